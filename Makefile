@@ -1,0 +1,48 @@
+# The two commands the README promises: `make run` and `make test`.
+# Both create .venv, install the locked dependencies with uv, and then do their job.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+FLEET  ?= fleet.yaml
+
+.PHONY: run test lock bench docs lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+
+# One stamp per lock file: re-installs only when the lock or pyproject changes.
+$(VENV)/.base.stamp: requirements/base.lock pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements/base.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.dev.stamp && touch $@
+
+$(VENV)/.dev.stamp: requirements/dev.lock pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.base.stamp && touch $@
+
+run: $(VENV)/.base.stamp
+	$(BIN)/botfleet run $(FLEET)
+
+test: $(VENV)/.dev.stamp
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+
+lock: | $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements/base.lock
+	$(UV) pip compile --quiet --python-version 3.11 --all-extras pyproject.toml -o requirements/dev.lock
+
+bench: $(VENV)/.dev.stamp
+	$(BIN)/python bench/bench_validate.py
+
+docs: $(VENV)/.dev.stamp
+	$(BIN)/botfleet schema docs --output docs/configuration.md
+
+lint: $(VENV)/.dev.stamp
+	$(BIN)/ruff check src tests bench flows ui plugins
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov
