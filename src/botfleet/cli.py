@@ -1,0 +1,194 @@
+"""`botfleet …`: the command line. Thin: each command calls a library function and prints.
+
+Exit codes: 0 success or valid, 1 invalid configuration, 2 usage error (bad arguments, a path
+that does not exist).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from botfleet import __version__
+
+app = typer.Typer(
+    help="Declarative crypto trading bots: validate, plan and run a fleet described in YAML.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]})
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+schema_app = typer.Typer(help="The JSON Schemas of the YAML files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+
+FLEET_ARG = typer.Argument(None, help="Fleet file or folder (default: ./fleet.yaml), or any "
+                           "single botfleet YAML file.", show_default=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"botfleet {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Declarative crypto trading bots."""
+
+
+def _usage(message: str) -> None:
+    typer.echo(f"botfleet: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _fleet_path(path: Optional[Path]) -> Path:
+    path = path or Path("fleet.yaml")
+    if not path.exists():
+        _usage(f"{path}: no such file or directory")
+    if path.is_dir():
+        if not (path / "fleet.yaml").exists():
+            _usage(f"{path}: folder holds no fleet.yaml")
+        path = path / "fleet.yaml"
+    return path
+
+
+def _load(path: Optional[Path]):
+    from botfleet.config import load_fleet  # noqa: PLC0415 - keep `--help` fast
+
+    return load_fleet(_fleet_path(path))
+
+
+def _print_problems(load) -> None:
+    for problem in load.problems:
+        typer.echo(str(problem))
+
+
+@app.command()
+def validate(
+    path: Optional[Path] = FLEET_ARG,
+    format: str = typer.Option("text", "--format", "-f", help="Output format: text or json."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+) -> None:
+    """Check a fleet and every file it lists; report every problem with file:line:col."""
+    if format not in ("text", "json"):
+        _usage(f"--format must be text or json, not {format!r}")
+    load = _load(path)
+    failed = bool(load.errors) or (strict and bool(load.warnings))
+    if format == "json":
+        typer.echo(json.dumps({
+            "valid": not failed,
+            "files": [d.file for d in load.documents],
+            "errors": [p.as_dict() for p in load.errors],
+            "warnings": [p.as_dict() for p in load.warnings],
+        }, indent=2))
+    else:
+        _print_problems(load)
+        counts = {kind: len(v) for kind, v in load.entries.items() if kind != "fleet" and v}
+        what = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        if failed:
+            typer.echo(f"invalid: {len(load.errors)} error(s), {len(load.warnings)} warning(s) "
+                       f"in {len(load.documents)} file(s)", err=True)
+        else:
+            typer.echo(f"valid: {len(load.documents)} file(s)" + (f" ({what})" if what else "")
+                       + (f", {len(load.warnings)} warning(s)" if load.warnings else ""))
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def run(path: Optional[Path] = FLEET_ARG) -> None:
+    """The main job: validate the fleet and show what it would run.
+
+    Trading cycles, ingestion and schedules are added by later versions; today this checks the
+    fleet and prints the plan, and never sends an order.
+    """
+    from botfleet.config.summary import summary_lines  # noqa: PLC0415
+
+    load = _load(path)
+    _print_problems(load)
+    if not load.ok:
+        typer.echo(f"invalid: {len(load.errors)} error(s); nothing would run", err=True)
+        raise typer.Exit(1)
+    for line in summary_lines(load.fleet):
+        typer.echo(line)
+
+
+@config_app.command("explain")
+def explain(bot: str = typer.Argument(..., help="Name of the bot."),
+            fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file or folder.")
+            ) -> None:
+    """Show every effective setting of BOT and the file:line it came from."""
+    from botfleet.config.explain import UnknownBot, explain_rows  # noqa: PLC0415
+
+    load = _load(fleet)
+    if not load.ok:
+        _print_problems(load)
+        typer.echo("fix the errors above first", err=True)
+        raise typer.Exit(1)
+    try:
+        rows = explain_rows(load, bot)
+    except UnknownBot as exc:
+        _usage(f"no bot named '{exc.name}'" + (f" ({exc.hint})" if exc.hint else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for setting, value, source in rows:
+        typer.echo(f"{setting:<{widths[0]}}  {value:<{widths[1]}}  {source}")
+
+
+@schema_app.command("export")
+def schema_export(target: Path = typer.Argument(Path("schemas"), help="Folder to write into.")
+                  ) -> None:
+    """Write the JSON Schemas (draft 2020-12) for editors and other tools."""
+    from botfleet.config.scaffold import export_schemas  # noqa: PLC0415
+
+    for written in export_schemas(target):
+        typer.echo(str(written))
+
+
+@schema_app.command("docs")
+def schema_docs(output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                                      help="File to write (default: stdout)."),
+                check: bool = typer.Option(False, "--check",
+                                           help="Exit 1 if OUTPUT differs from the schemas.")
+                ) -> None:
+    """Generate the configuration reference (Markdown) from the schemas."""
+    from botfleet.config.docgen import render  # noqa: PLC0415
+
+    text = render()
+    if check:
+        if output is None:
+            _usage("--check needs --output")
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            typer.echo(f"{output} is stale: run 'botfleet schema docs -o {output}'", err=True)
+            raise typer.Exit(1)
+        return
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def init(target: Path = typer.Argument(Path("."), help="Folder for the new fleet."),
+         force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
+    """Write a working example fleet (with comments) and its schemas into TARGET."""
+    from botfleet.config.scaffold import TargetNotEmpty, init_fleet  # noqa: PLC0415
+
+    try:
+        written = init_fleet(target, force=force)
+    except TargetNotEmpty as exc:
+        _usage(f"would overwrite {exc}; use --force to replace them")
+    typer.echo(f"wrote {len(written)} files to {target}; check them with "
+               f"'botfleet validate {target}'")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
