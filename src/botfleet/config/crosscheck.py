@@ -15,7 +15,7 @@ from botfleet.config.loader import Entry, FleetLoad
 from botfleet.config.merge import Effective, effective_bot
 from botfleet.config.problems import Problem, did_you_mean, format_path, known_list
 from botfleet.config.schedule import ScheduleError, parse_schedule
-from botfleet.config.units import Percent, parse_amount_or_percent
+from botfleet.config.units import Percent, fmt_amount, parse_amount_or_percent
 
 _SPOT = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 _SWAP = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
@@ -291,7 +291,7 @@ def _risk_consistency(load: FleetLoad, bot: Entry, eff: Effective, problem) -> I
             limit = _quote(risk[key], allocation)
             if limit is not None and limit > allocation:
                 yield problem(("risk", key), f"{key} {risk[key]} exceeds the bot's allocation "
-                              f"({allocation:f} {_currency(load)})", "lower it, or raise "
+                              f"({fmt_amount(allocation)} {_currency(load)})", "lower it, or raise "
                               "capital.allocation")
     if "max_daily_loss" in risk and "max_daily_loss" in fleet_risk and capital is not None:
         mine = _quote(risk["max_daily_loss"], allocation)
@@ -329,8 +329,8 @@ def _allocations(load: FleetLoad, efforts: dict[int, Effective]) -> Iterator[Pro
         if running > capital:
             src = eff.source(("capital", "allocation"))
             yield Problem(src.pos.file, src.pos.line, src.pos.col, format_path(src.path),
-                          f"allocations add up to {running:f} "
+                          f"allocations add up to {fmt_amount(running)} "
                                  f"{_currency(load)}, above the fleet's capital.total "
-                          f"({capital:f}) at bot '{bot.name}'",
+                          f"({fmt_amount(capital)}) at bot '{bot.name}'",
                           "lower the allocations of enabled bots or raise capital.total")
             return

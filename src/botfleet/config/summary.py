@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from botfleet.config.model import BotConfig, Fleet
 from botfleet.config.schedule import Schedule
+from botfleet.config.units import fmt_amount
 
 
 def _schedule_text(s: Schedule, timeframe: str | None = None) -> str:
@@ -28,14 +29,14 @@ def summary_lines(fleet: Fleet) -> list[str]:
     ]
     if fleet.capital_total is not None:
         allocated = sum((b.allocation or 0) for b in enabled)
-        lines.append(f"capital: {fleet.capital_total:f} {cur}, allocated to enabled bots: "
-                     f"{allocated:f} {cur}")
+        lines.append(f"capital: {fmt_amount(fleet.capital_total)} {cur}, allocated to enabled bots: "
+                     f"{fmt_amount(allocated)} {cur}")
     header = ("bot", "mode", "exchange", "pairs", "tf", "strategy", "allocation", "cycle")
     rows = [header]
     for b in bots:
         rows.append((b.name + ("" if b.enabled else " (disabled)"), b.mode, b.exchange,
                      ",".join(b.pairs), b.timeframe, _strategy_text(b),
-                     f"{b.allocation:f} {cur}" if b.allocation is not None else "-",
+                     f"{fmt_amount(b.allocation)} {cur}" if b.allocation is not None else "-",
                      _schedule_text(b.cycle, b.timeframe)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines.append("would run:")

@@ -30,6 +30,11 @@ class Percent:
         return f"{(self.fraction * 100).normalize():f}%"
 
 
+def fmt_amount(value: Decimal | int) -> str:
+    """An amount as people write it: `1200`, `0.5`, never `1.2E+3` or `1200.0`."""
+    return f"{Decimal(value).normalize():f}"
+
+
 def parse_percent(text: str) -> Percent:
     if not isinstance(text, str) or not text.endswith("%"):
         raise ValueError(f"expected a percentage such as '2.5%', found {text!r}")

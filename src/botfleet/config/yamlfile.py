@@ -299,10 +299,11 @@ def parse_document(text: str, path: Path, display: str, problems: list[Problem],
                                       "'kind:' and 'version:'"))
         return None
     if len(nodes) > 1:
-        m = nodes[1].start_mark
+        line = nodes[1].start_mark.line + 1
+        starts = [i + 1 for i, t in enumerate(text.splitlines()[:line]) if t.startswith("---")]
         problems.append(_file_problem(display, f"file holds {len(nodes)} YAML documents; "
                                       "botfleet reads one per file", "split it into several files",
-                                      m.line + 1, m.column + 1))
+                                      starts[-1] if starts else line, 1))
         return None
 
     def include(rel: str, target: Path, at: Pos) -> Document | None:

@@ -1,0 +1,134 @@
+"""The command line, as a user runs it: exit codes, text and JSON output, init, schemas, docs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from botfleet import __version__
+from botfleet.cli import app
+
+from conftest import ROOT
+
+BIN = Path(sys.executable).parent / "botfleet"
+
+
+def run(*args: str, cwd: Path | None = None):
+    import os
+
+    old = Path.cwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def test_console_script_runs_validate_and_version():
+    out = subprocess.run([str(BIN), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"botfleet {__version__}"
+    out = subprocess.run([str(BIN), "validate", "fleet.yaml"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith("valid: 10 file(s) (3 bot, 1 exchange, 1 notifier, 1 risk, "
+                                 "3 strategy)")
+
+
+def test_every_command_has_help():
+    for args in ([], ["validate"], ["run"], ["init"], ["config"], ["config", "explain"],
+                 ["schema"], ["schema", "export"], ["schema", "docs"]):
+        result = run(*args, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output, args
+
+
+def test_validate_exit_codes_and_formats(tmp_path, write):
+    assert run("validate", cwd=ROOT).exit_code == 0
+    write("fleet.yaml", "kind: fleet\nversion: 1\nname: t\nbots: [b.yaml]\n")
+    write("b.yaml", "kind: bot\nversion: 1\nname: b\npairs: [BTC/USDT]\nstrategy: s\nmode: x\n")
+    result = run("validate", str(tmp_path / "fleet.yaml"), cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "b.yaml:6:7: mode: 'x' is not allowed here (allowed: backtest, paper, live)" in \
+        result.output
+    data = json.loads(run("validate", "--format", "json", cwd=tmp_path).output)
+    assert data["valid"] is False and data["files"] == ["fleet.yaml", "b.yaml"]
+    assert {"file": "b.yaml", "line": 6, "col": 7, "path": "mode"}.items() <= \
+        data["errors"][0].items()
+    assert run("validate", "nope.yaml", cwd=tmp_path).exit_code == 2
+    assert run("validate", "--format", "xml", cwd=tmp_path).exit_code == 2
+    (tmp_path / "empty").mkdir()
+    assert run("validate", "empty", cwd=tmp_path).exit_code == 2
+
+
+def test_strict_turns_warnings_into_failure(tmp_path, write):
+    write("fleet.yaml", "kind: fleet\nversion: 1\nname: t\nbots: [bots.d/*.yaml]\n")
+    assert run("validate", cwd=tmp_path).exit_code == 0
+    result = run("validate", "--strict", cwd=tmp_path)
+    assert result.exit_code == 1 and "matches no files [warning]" in result.output
+
+
+def test_run_prints_the_plan_of_the_example_fleet():
+    result = run("run", cwd=ROOT)
+    assert result.exit_code == 0, result.output
+    assert "fleet 'example' is valid: 3 bot(s) (3 enabled)" in result.output
+    assert "eth-meanrev   paper  binance   ETH/USDT" in result.output
+    assert "capital: 10000 USDT, allocated to enabled bots: 9000 USDT" in result.output
+    assert "no order was sent" in result.output
+
+
+def test_run_refuses_an_invalid_fleet(tmp_path, write):
+    write("fleet.yaml", "kind: fleet\nversion: 1\nname: t\nfoo: 1\n")
+    result = run("run", cwd=tmp_path)
+    assert result.exit_code == 1 and "unknown key 'foo'" in result.output
+
+
+def test_init_writes_a_fleet_that_validates_and_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "myfleet"
+    result = run("init", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "schemas" / "bot.schema.json").exists()
+    first = (target / "bots.d" / "btc-trend.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../schemas/bot.schema.json"
+    assert run("validate", str(target)).exit_code == 0
+    again = run("init", str(target))
+    assert again.exit_code == 2 and "--force" in again.output
+    assert run("init", str(target), "--force").exit_code == 0
+
+
+def test_explain_prints_sources_and_rejects_unknown_bots():
+    result = run("config", "explain", "btc-trend", cwd=ROOT)
+    assert result.exit_code == 0
+    assert any(line.startswith("parameters.fast") and "bots.d/btc-trend.yaml:8:" in line
+               for line in result.output.splitlines())
+    bad = run("config", "explain", "btc-trnd", cwd=ROOT)
+    assert bad.exit_code == 2 and "did you mean 'btc-trend'?" in bad.output
+
+
+def test_schema_export_writes_every_kind(tmp_path):
+    result = run("schema", "export", str(tmp_path / "s"))
+    assert result.exit_code == 0
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == sorted(f"{k}.schema.json" for k in
+                           ("common", "fleet", "exchange", "bot", "strategy", "risk", "notifier"))
+
+
+def test_schema_docs_check(tmp_path):
+    out = tmp_path / "c.md"
+    assert run("schema", "docs", "--check", "-o", str(out)).exit_code == 1
+    assert run("schema", "docs", "-o", str(out)).exit_code == 0
+    assert run("schema", "docs", "--check", "-o", str(out)).exit_code == 0
+    assert run("schema", "docs").output == out.read_text()
+
+
+@pytest.mark.parametrize("args", [["validate", "fleet.yaml"], ["config", "explain", "btc-trend"]])
+def test_commands_on_an_invalid_fleet_print_problems_not_tracebacks(tmp_path, write, args):
+    write("fleet.yaml", "kind: fleet\nversion: 1\nname: t\n\tbad\n")
+    result = run(*(a if a != "btc-trend" else "x" for a in args), cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "fleet.yaml:4:1: $: YAML syntax error: tab character" in result.output
+    assert "Traceback" not in result.output

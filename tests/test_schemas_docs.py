@@ -1,0 +1,49 @@
+"""The schemas themselves, the generated reference, the ccxt catalogue and the example files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from botfleet.config import catalog
+from botfleet.config.docgen import render
+from botfleet.config.schemas import KINDS, raw_schemas, schema_dir
+
+from conftest import ROOT
+
+
+def test_schemas_are_valid_draft_2020_12():
+    for name, schema in raw_schemas().items():
+        Draft202012Validator.check_schema(json.loads(json.dumps(schema, default=float)))
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", name
+    assert schema_dir() == ROOT / "schemas"
+    assert {f"{k}.schema.json" for k in KINDS} <= set(raw_schemas())
+
+
+def test_configuration_reference_is_up_to_date():
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == render(), "run 'make docs' (botfleet schema docs -o docs/configuration.md)"
+
+
+def test_every_shipped_yaml_file_names_its_schema():
+    files = [ROOT / "fleet.yaml", *ROOT.glob("*.d/*.yaml")]
+    assert len(files) >= 9
+    for path in files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        kind = "fleet" if path.name == "fleet.yaml" else None
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("=", 1)[1]).resolve()
+        assert target.exists(), path
+        if kind:
+            assert target.name == "fleet.schema.json"
+
+
+@pytest.mark.skipif(catalog.installed_ccxt_version() is None, reason="ccxt is not installed")
+def test_ccxt_catalogue_snapshot_matches_the_installed_ccxt():
+    snapshot = json.loads(catalog.SNAPSHOT.read_text(encoding="utf-8"))
+    assert snapshot == catalog.build_catalog(), (
+        "ccxt changed: run 'python -m botfleet.config.catalog' to refresh the snapshot")
+    assert "binance" in catalog.exchange_ids() and "4h" in catalog.timeframes("binance")
