@@ -151,3 +151,23 @@ def test_inline_objects_report_positions_inside_the_fleet_file(fleet, write):
     assert [str(e) for e in load.errors] == [
         "fleet.yaml:14:53: bots[0].mode: 'livee' is not allowed here (did you mean 'live'? "
         "allowed: backtest, paper, live)"]
+
+
+def test_problems_never_echo_a_literal_secret(fleet, write):
+    key, password, token = "Qx7" + "a1B2c3D4" * 5, "Tr4d1ng-P4ss-2024", "123456789:AAHfake0token"
+    write("fleet.yaml", (ROOT / "tests" / "conftest.py").read_text()
+          .split('MINIMAL_FLEET = """')[1].split('"""')[0]
+          .replace("  - {name: binance, ccxt_id: binance}",
+                   f"  - {{name: binance, ccxt_id: binance, credentials: {{api_key: {key}, "
+                   f"secret: {key[::-1]}, password: {password}}}}}")
+          .replace("bots: [bots.d/*.yaml]", "bots: [bots.d/*.yaml]\nnotifiers:\n"
+                   f"  - {{name: ops, channels: {{tg: {{url: 'tgram://{token}/42'}}}}}}\n"
+                   f"storage: {{state: 'postgresql://bot:{password}@db/x'}}\n"))
+    load = fleet()
+    text = "\n".join(str(p) for p in load.problems)
+    assert len(load.errors) == 5, text
+    for secret in (key, key[::-1], password, token, key[:20], token[:12]):
+        assert secret not in text
+    assert "literal secret in YAML under 'api_key'" in text
+    assert "literal Apprise URL (URLs hold tokens) in YAML under 'url'" in text
+    assert "literal password in a URL" in text

@@ -38,7 +38,11 @@ def _check_answer(root: Path) -> None:
         for problem in load.problems:
             assert problem.file in files, problem
             path = root / problem.file
-            n_lines = max(1, len(path.read_bytes().splitlines()) + 1)
+            raw = path.read_bytes()
+            try:  # YAML also breaks lines at U+0085/U+2028, as str.splitlines does
+                n_lines = len(raw.decode("utf-8").splitlines()) + 1
+            except UnicodeDecodeError:
+                n_lines = len(raw.splitlines()) + 1
             assert 1 <= problem.line <= n_lines, problem
             assert problem.col >= 1 and problem.message, problem
         assert load.ok == (not load.errors)

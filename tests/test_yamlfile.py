@@ -120,8 +120,8 @@ def test_include_cycle_and_missing_include(write, tmp_path):
     problems = []
     load_document(tmp_path / "a.yaml", "a.yaml", problems)
     text = "\n".join(map(str, problems))
-    assert "b.yaml:1:4: $: !include cycle: 'a.yaml' includes itself" in text
-    assert "none.yaml:1:1: $: file not found" in text
+    assert "b.yaml:1:4: y: !include cycle: 'a.yaml' includes itself" in text
+    assert "b.yaml:2:4: z: file not found: none.yaml (named by !include)" in text
 
 
 _plain = st.text(alphabet="0123456789.+-eEinfINFaltrueTRUEfalsenuoxbyYNo_~:", min_size=1,

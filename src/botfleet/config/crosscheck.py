@@ -22,6 +22,11 @@ _SWAP = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
 _COMMON_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", "ETH", "BNB")
 
 
+def check_alone(load: FleetLoad) -> list[Problem]:
+    """The checks a single file allows when it is validated without its fleet."""
+    return [*_exchanges(load), *_strategies(load), *_notifiers(load)]
+
+
 def check(load: FleetLoad) -> list[Problem]:
     out: list[Problem] = []
     out += _duplicates(load)
@@ -53,9 +58,11 @@ def _duplicates(load: FleetLoad) -> Iterator[Problem]:
 
 
 def _profile_ref(load: FleetLoad, entry: Entry, at: tuple) -> Iterator[Problem]:
+    if not load.entries.get("fleet"):
+        return  # a file checked on its own: the profiles live elsewhere
     risk = _get(entry.data, at)
     if isinstance(risk, dict) and isinstance(risk.get("profile"), str):
-        profiles = load.by_name("risk")
+        profiles = load.defined("risk")
         if risk["profile"] not in profiles:
             yield entry.problem(at + ("profile",), f"unknown risk profile '{risk['profile']}'",
                                 _known_hint(risk["profile"], profiles, "risk_profiles"))
@@ -136,7 +143,7 @@ def _fleet(load: FleetLoad) -> Iterator[Problem]:
         yield from _schedule(fleet, ("schedules", job), text, allow_candle=False)
     yield from _profile_ref(load, fleet, ("risk",))
     yield from _profile_ref(load, fleet, ("defaults", "risk"))
-    exchanges = load.by_name("exchange")
+    exchanges = load.defined("exchange")
     default_ex = _get(fleet.data, ("defaults", "exchange"))
     if isinstance(default_ex, str) and default_ex not in exchanges:
         yield fleet.problem(("defaults", "exchange"), f"unknown exchange '{default_ex}'",
@@ -177,13 +184,13 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
     exchanges = load.by_name("exchange")
     strategies = load.by_name("strategy")
 
-    def problem(path: tuple, message: str, hint: str | None = None, severity="error"):
-        """A problem at the place the effective value at `path` was written."""
+    def problem(path: tuple, message: str, hint: str | None = None, severity="error",
+                sub: tuple = ()):
+        """A problem at the place the effective value at `path` (+ `sub`) was written."""
         src = eff.source(path)
-        if src is None or src.pos is None:
-            return bot.problem(path, message, hint, severity=severity)
-        return Problem(src.pos.file, src.pos.line, src.pos.col, format_path(src.path), message,
-                       hint, severity)
+        if src is None or src.doc is None:
+            return bot.problem(path + sub, message, hint, severity=severity)
+        return src.doc.problem(src.path + sub, message, hint, severity=severity)
 
     name = bot.name
     ex_name = data.get("exchange")
@@ -191,8 +198,8 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
     if ex_name is None:
         yield bot.problem((), f"bot '{name}' has no exchange",
                           "set 'exchange:' here or under 'defaults' in the fleet file")
-    elif exchange is None and ex_name != _get(load.entries["fleet"][0].data,
-                                              ("defaults", "exchange")):
+    elif ex_name not in load.defined("exchange") and ex_name != _get(
+            load.entries["fleet"][0].data, ("defaults", "exchange")):
         yield problem(("exchange",), f"unknown exchange '{ex_name}'",
                       _known_hint(ex_name, exchanges, "exchanges"))
     timeframe = data.get("timeframe")
@@ -205,10 +212,10 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
             yield problem(("timeframe",), f"timeframe '{timeframe}' is not offered by "
                           f"{exchange.data.get('ccxt_id')}", f"supported: {', '.join(supported)}")
     strategy = strategies.get(data.get("strategy"))
-    if strategy is None:
+    if strategy is None and data.get("strategy") not in load.defined("strategy"):
         yield bot.problem(("strategy",), f"unknown strategy '{data.get('strategy')}'",
                           _known_hint(data.get("strategy"), strategies, "strategies"))
-    else:
+    elif strategy is not None:
         yield from _parameters(bot, strategy)
     market = exchange.data.get("market_type", "spot") if exchange else "spot"
     for i, pair in enumerate(data.get("pairs") or []):
@@ -230,11 +237,11 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
             parse_schedule(cycle)
         except ScheduleError as exc:
             yield problem(("schedule", "cycle"), str(exc), exc.hint)
-    notifiers = load.by_name("notifier")
-    for nname in _get(data, ("notify", "notifiers")) or []:
+    notifiers = load.defined("notifier")
+    for i, nname in enumerate(_get(data, ("notify", "notifiers")) or []):
         if nname not in notifiers:
             yield problem(("notify", "notifiers"), f"unknown notifier '{nname}'",
-                          _known_hint(nname, notifiers, "notifiers"))
+                          _known_hint(nname, notifiers, "notifiers"), sub=(i,))
     yield from _profile_ref(load, bot, ("risk",))
     yield from _risk_consistency(load, bot, eff, problem)
     currency = _get(load.entries["fleet"][0].data, ("capital", "currency"))

@@ -46,7 +46,7 @@ class Entry:
 
     @property
     def where(self) -> str:
-        p = self.doc.pos(self.prefix)
+        p = self.doc.pos(self.prefix + ("name",))
         return f"{p.file}:{p.line}"
 
 
@@ -60,6 +60,8 @@ class FleetLoad:
     entries: dict[str, list[Entry]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     fleet: Any = None  # botfleet.config.model.Fleet when there are no errors
+    effective: dict = field(default_factory=dict, repr=False)  # id(bot entry) -> Effective
+    _names: dict = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -77,12 +79,20 @@ class FleetLoad:
         if self.errors:
             raise ConfigError(self.errors)
 
+    def defined(self, kind: str) -> set[str]:
+        """Every name declared for `kind`, valid or not: a reference to an object that has
+        errors of its own is not "unknown" (its own errors say what is wrong)."""
+        return {e.name for e in self.entries.get(kind, []) if e.name}
+
     def by_name(self, kind: str) -> dict[str, Entry]:
-        out: dict[str, Entry] = {}
-        for entry in self.entries.get(kind, []):
-            if entry.valid and entry.name and entry.name not in out:
-                out[entry.name] = entry
-        return out
+        """Valid entries of `kind` by name (the first, where a name is defined twice)."""
+        if kind not in self._names:
+            out: dict[str, Entry] = {}
+            for entry in self.entries.get(kind, []):
+                if entry.valid and entry.name and entry.name not in out:
+                    out[entry.name] = entry
+            self._names[kind] = out
+        return self._names[kind]
 
 
 def _display(path: Path, display_root: Path) -> str:
@@ -176,6 +186,8 @@ def load_fleet(path: str | Path, *, display_root: str | Path | None = None) -> F
             entry = Entry(kind, fleet_doc.data, fleet_doc)
             _validate_entry(entry, reader.problems)
             load.entries[kind] = [entry]
+            if entry.valid:
+                reader.problems.extend(crosscheck.check_alone(load))
             kind = None
         if kind == "fleet":
             _load_fleet_lists(load, fleet_doc, reader)
@@ -206,9 +218,11 @@ def _load_fleet_lists(load: FleetLoad, fleet_doc: Document, reader: _Reader) -> 
     reader.problems.extend(found)
     load.entries["fleet"] = [fleet_entry]
     base = fleet_doc.path.parent
+    fleet_file = fleet_doc.path.resolve()
     for key, kind in LISTS.items():
         items = data.get(key)
         entries = load.entries.setdefault(kind, [])
+        taken: set[int] = set()  # documents already listed under this key
         if not isinstance(items, list):
             continue
         for i, item in enumerate(items):
@@ -222,7 +236,12 @@ def _load_fleet_lists(load: FleetLoad, fleet_doc: Document, reader: _Reader) -> 
                     (key, i), "expected a file path, a glob or an inline definition"))
                 continue
             for file in _expand(item, base, fleet_doc, (key, i), reader.problems):
-                if file.resolve() == fleet_doc.path.resolve():
+                if file == fleet_doc.path or file.resolve() == fleet_file:
+                    continue
+                if file.is_dir():
+                    reader.problems.append(fleet_doc.problem(
+                        (key, i), f"'{item}' is a directory; expected a YAML file",
+                        f"to load every file in it write '{item.rstrip('/')}/*.yaml'"))
                     continue
                 before = len(reader.problems)
                 doc = reader.read(file)
@@ -234,8 +253,9 @@ def _load_fleet_lists(load: FleetLoad, fleet_doc: Document, reader: _Reader) -> 
                         reader.problems[-1] = fleet_doc.problem(
                             (key, i), f"file not found: {p.file}")
                     continue
-                if any(e.doc is doc for e in entries):
+                if id(doc) in taken:
                     continue
+                taken.add(id(doc))
                 if _check_kind(doc, kind, reader.problems) != kind:
                     continue
                 entry = Entry(kind, doc.data, doc)

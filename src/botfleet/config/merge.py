@@ -8,7 +8,7 @@ explain BOT` prints that. Mappings merge key by key; lists and scalars are repla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botfleet.config.yamlfile import Pos
@@ -24,6 +24,7 @@ class Source:
     layer: str  # "built-in", "fleet defaults", "exchange binance defaults", "strategy …", "bot"
     pos: Pos | None
     path: tuple = ()  # where in its document the value is written
+    doc: Any = field(default=None, compare=False, repr=False)  # that document
 
     def __str__(self) -> str:
         where = f"{self.pos.file}:{self.pos.line}:{self.pos.col}" if self.pos else "botfleet"
@@ -57,16 +58,15 @@ def _set(target: dict, path: tuple, value: Any) -> None:
 
 
 def _drop(target: dict, sources: dict, path: tuple) -> None:
-    """Remove what an earlier layer set below `path` (a later layer replaces it whole)."""
-    for key in [k for k in sources if k[: len(path)] == path and k != path]:
-        del sources[key]
+    """A value replaces a mapping an earlier layer set at `path`: forget that mapping's leaves."""
     node = target
     for part in path[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
         if node is None:
             return
     if isinstance(node, dict) and isinstance(node.get(path[-1]), dict):
-        node[path[-1]] = {}
+        for key in [k for k in sources if k[: len(path)] == path and k != path]:
+            del sources[key]
 
 
 class Merger:
@@ -87,7 +87,8 @@ class Merger:
                 _drop(self.data, self.sources, full)
             _set(self.data, full, value)
             where = entry.prefix + at + path if entry else ()
-            self.sources[full] = Source(name, entry.doc.pos(where) if entry else None, where)
+            self.sources[full] = Source(name, entry.doc.pos(where) if entry else None, where,
+                                        entry.doc if entry else None)
 
 
 def _risk_layer(merger: Merger, name: str, risk: Any, entry: Entry, at: tuple,
@@ -102,7 +103,17 @@ def _risk_layer(merger: Merger, name: str, risk: Any, entry: Entry, at: tuple,
 
 
 def effective_bot(load: FleetLoad, bot: Entry) -> Effective:
-    """Merge the layers that shape one bot. Unknown references are skipped (reported elsewhere)."""
+    """Merge the layers that shape one bot. Unknown references are skipped (reported elsewhere).
+
+    Cached on the load: the cross-checks, the typed model and `explain` all ask for it.
+    """
+    cached = load.effective.get(id(bot))
+    if cached is None:
+        cached = load.effective[id(bot)] = _effective_bot(load, bot)
+    return cached
+
+
+def _effective_bot(load: FleetLoad, bot: Entry) -> Effective:
     fleet = load.entries["fleet"][0] if load.entries.get("fleet") else None
     exchanges = load.by_name("exchange")
     strategies = load.by_name("strategy")
@@ -147,7 +158,7 @@ def _strategy_parameters(merger: Merger, strategy: Entry, bot: Entry) -> None:
             params[pname] = spec.get("default") if isinstance(spec, dict) else None
             where = strategy.prefix + ("parameters", pname, "default")
             merger.sources[("parameters", pname)] = Source(
-                f"strategy {strategy.name} default", strategy.doc.pos(where), where)
+                f"strategy {strategy.name} default", strategy.doc.pos(where), where, strategy.doc)
     for pname, value in overrides.items():
         params.setdefault(pname, value)
     if params:

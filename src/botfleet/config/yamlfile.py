@@ -62,6 +62,7 @@ class Document:
     data: Any
     values: dict[tuple, Pos] = field(default_factory=dict)
     keys: dict[tuple, Pos] = field(default_factory=dict)
+    broken: set[tuple] = field(default_factory=set)  # paths whose `!include` failed
 
     def pos(self, path: tuple, *, key: bool = False) -> Pos:
         """Position of the key (or value) at `path`, else of its nearest known ancestor."""
@@ -141,13 +142,14 @@ class _Builder:
     """Turns composed nodes into data and positions, collecting problems as it goes."""
 
     def __init__(self, display: str, path: Path, problems: list[Problem],
-                 include: Callable[[str, Path, Pos], Document | None] | None):
+                 include: Callable[[str, Path, Pos, tuple], Document | None] | None):
         self.display = display
         self.path = path
         self.problems = problems
         self.include = include
         self.values: dict[tuple, Pos] = {}
         self.keys: dict[tuple, Pos] = {}
+        self.broken: set[tuple] = set()
         self.count = 0
         self.active: set[int] = set()
         self.aborted = False
@@ -192,14 +194,17 @@ class _Builder:
 
     def _check_tag(self, node: yaml.Node, path: tuple, expected: str) -> None:
         if node.tag not in (expected, "tag:yaml.org,2002:omap"):
-            self.fail(node, path, f"unsupported YAML tag '{node.tag}'",
-                      f"the only tag botfleet knows is {INCLUDE_TAG}")
+            self._bad_tag(node, path)
+
+    def _bad_tag(self, node: yaml.Node, path: tuple) -> None:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.fail(node, path, f"unsupported YAML tag '{tag}'",
+                  f"the only tag botfleet knows is {INCLUDE_TAG}")
 
     def _scalar(self, node: yaml.ScalarNode, path: tuple) -> Any:
         text = node.value
         if node.tag not in _IMPLICIT_TAGS:
-            self.fail(node, path, f"unsupported YAML tag '{node.tag}'",
-                      f"the only tag botfleet knows is {INCLUDE_TAG}")
+            self._bad_tag(node, path)
             return text
         if node.style:  # quoted or block scalar: always a string
             return text
@@ -263,9 +268,11 @@ class _Builder:
         if self.include is None:
             self.fail(node, path, f"{INCLUDE_TAG} is not allowed here")
             return None
-        doc = self.include(node.value, self.path.parent / node.value, self.pos(node))
+        doc = self.include(node.value, self.path.parent / node.value, self.pos(node), path)
         if doc is None:
+            self.broken.add(path)
             return None
+        self.broken |= {path + b for b in doc.broken}
         for sub, pos in doc.values.items():
             self.values[path + sub] = pos
         for sub, pos in doc.keys.items():
@@ -306,17 +313,23 @@ def parse_document(text: str, path: Path, display: str, problems: list[Problem],
                                       starts[-1] if starts else line, 1))
         return None
 
-    def include(rel: str, target: Path, at: Pos) -> Document | None:
+    def include(rel: str, target: Path, at: Pos, where: tuple) -> Document | None:
         resolved = target.resolve()
         if resolved in _stack or resolved == path.resolve():
-            problems.append(Problem(at.file, at.line, at.col, "$",
+            problems.append(Problem(at.file, at.line, at.col, format_path(where),
                                     f"{INCLUDE_TAG} cycle: '{rel}' includes itself"))
             return None
         shown = str(Path(display).parent / rel) if display else rel
+        if target.is_dir() or not target.exists():
+            what = "is a directory, not a YAML file" if target.is_dir() else "file not found"
+            problems.append(Problem(at.file, at.line, at.col, format_path(where),
+                                    f"{what}: {rel}", f"named by {INCLUDE_TAG}"))
+            return None
         before = len(problems)
         doc = load_document(target, shown, problems, _stack=_stack + (path.resolve(),))
         if doc is None and len(problems) == before:
-            problems.append(Problem(at.file, at.line, at.col, "$", f"cannot include '{rel}'"))
+            problems.append(Problem(at.file, at.line, at.col, format_path(where),
+                                    f"cannot include '{rel}'"))
         return doc
 
     builder = _Builder(display, path, problems, include)
@@ -325,4 +338,4 @@ def parse_document(text: str, path: Path, display: str, problems: list[Problem],
     except RecursionError:
         problems.append(_file_problem(display, "document is nested too deeply"))
         return None
-    return Document(display, path, data, builder.values, builder.keys)
+    return Document(display, path, data, builder.values, builder.keys, builder.broken)
