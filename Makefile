@@ -30,7 +30,7 @@ run: $(VENV)/.base.stamp
 
 # pytest's exit code is kept in .pytest-rc so that .ci/run can tell "no tests" (5) apart.
 test: $(VENV)/.dev.stamp
-	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS); rc=$$?; echo $$rc > .pytest-rc; exit $$rc
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS); rc=$$?; echo $$rc > .pytest-rc; exit $$rc
 
 lock: | $(UV)
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements/base.lock

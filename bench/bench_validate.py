@@ -23,7 +23,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from botfleet.config import load_fleet
-from botfleet.config.schemas import registry, raw_schemas
+from botfleet.config.schemas import raw_schemas, registry
 
 PAIRS = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "BNB/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT"]
 STRATEGIES = ["sma_cross", "rsi_reversion", "donchian_breakout"]

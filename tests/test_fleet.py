@@ -6,13 +6,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from botfleet.config import ConfigError, load_fleet
 from botfleet.config.explain import UnknownBot, explain_rows
 from botfleet.config.refs import Secret
 from botfleet.config.units import Percent
-
-from conftest import ROOT
 
 
 def test_the_repository_example_fleet_is_valid_and_typed():
@@ -129,10 +128,10 @@ def test_a_disabled_bot_does_not_count_against_capital(fleet, write):
     write("bots.d/b.yaml", "kind: bot\nversion: 1\nname: b\npairs: [ETH/USDT]\nstrategy: s\n"
           "capital: {allocation: 40%}\n")
     load = fleet()
-    assert [str(e) for e in load.errors] == [
+    assert [str(e) for e in load.errors] == [(
         "bots.d/b.yaml:6:23: capital.allocation: allocations add up to 1200 USDT, above the "
         "fleet's capital.total (1000) at bot 'b' (lower the allocations of enabled bots or raise "
-        "capital.total)"]
+        "capital.total)")]
 
 
 def test_a_single_file_of_any_kind_validates_on_its_own(tmp_path: Path):
@@ -148,9 +147,9 @@ def test_inline_objects_report_positions_inside_the_fleet_file(fleet, write):
     write("fleet.yaml", text.split('"""')[0].replace(
         "bots: [bots.d/*.yaml]", "bots:\n  - {name: x, pairs: [BTC/USDT], strategy: s, mode: livee}"))
     load = fleet()
-    assert [str(e) for e in load.errors] == [
+    assert [str(e) for e in load.errors] == [(
         "fleet.yaml:14:53: bots[0].mode: 'livee' is not allowed here (did you mean 'live'? "
-        "allowed: backtest, paper, live)"]
+        "allowed: backtest, paper, live)")]
 
 
 def test_problems_never_echo_a_literal_secret(fleet, write):

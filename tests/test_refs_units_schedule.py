@@ -11,8 +11,14 @@ from croniter import croniter
 from botfleet.config.refs import Secret, SecretMissing, reference_problems, resolve
 from botfleet.config.schedule import ScheduleError, parse_schedule
 from botfleet.config.units import (
-    Percent, duration_seconds, parse_amount_or_percent, parse_percent, parse_rate,
-    resolve_amount, timeframe_seconds)
+    Percent,
+    duration_seconds,
+    parse_amount_or_percent,
+    parse_percent,
+    parse_rate,
+    resolve_amount,
+    timeframe_seconds,
+)
 from botfleet.config.yamlfile import parse_document
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from jsonschema import Draft202012Validator
 
 from botfleet.config import catalog
 from botfleet.config.docgen import render
 from botfleet.config.schemas import KINDS, raw_schemas, schema_dir
-
-from conftest import ROOT
 
 
 def test_schemas_are_valid_draft_2020_12():
@@ -47,3 +45,24 @@ def test_ccxt_catalogue_snapshot_matches_the_installed_ccxt():
     assert snapshot == catalog.build_catalog(), (
         "ccxt changed: run 'python -m botfleet.config.catalog' to refresh the snapshot")
     assert "binance" in catalog.exchange_ids() and "4h" in catalog.timeframes("binance")
+
+
+def test_docker_compose_services_are_pinned_and_keep_secrets_out():
+    """No Docker engine here: check what can be read (images pinned, no literal passwords)."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"postgres", "redis", "clickhouse", "prefect-server", "botfleet"} <= set(services)
+    for name, svc in services.items():
+        assert "image" in svc or "build" in svc, name
+        if "image" in svc:
+            assert ":" in svc["image"] and not svc["image"].endswith(":latest"), name
+        for key, value in (svc.get("environment") or {}).items():
+            if "PASSWORD" in key:
+                assert str(value).startswith("${"), f"{name}.{key} must come from the environment"
+        for port in svc.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    for name, svc in services.items():
+        for dep in svc.get("depends_on", {}):
+            assert dep in services and "healthcheck" in services[dep], (name, dep)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -45,7 +44,7 @@ def _usage(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _fleet_path(path: Optional[Path]) -> Path:
+def _fleet_path(path: Path | None) -> Path:
     path = path or Path("fleet.yaml")
     if not path.exists():
         _usage(f"{path}: no such file or directory")
@@ -56,8 +55,8 @@ def _fleet_path(path: Optional[Path]) -> Path:
     return path
 
 
-def _load(path: Optional[Path]):
-    from botfleet.config import load_fleet  # noqa: PLC0415 - keep `--help` fast
+def _load(path: Path | None):
+    from botfleet.config import load_fleet
 
     return load_fleet(_fleet_path(path))
 
@@ -69,7 +68,7 @@ def _print_problems(load) -> None:
 
 @app.command()
 def validate(
-    path: Optional[Path] = FLEET_ARG,
+    path: Path | None = FLEET_ARG,
     format: str = typer.Option("text", "--format", "-f", help="Output format: text or json."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
 ) -> None:
@@ -99,13 +98,13 @@ def validate(
 
 
 @app.command()
-def run(path: Optional[Path] = FLEET_ARG) -> None:
+def run(path: Path | None = FLEET_ARG) -> None:
     """The main job: validate the fleet and show what it would run.
 
     Trading cycles, ingestion and schedules are added by later versions; today this checks the
     fleet and prints the plan, and never sends an order.
     """
-    from botfleet.config.summary import summary_lines  # noqa: PLC0415
+    from botfleet.config.summary import summary_lines
 
     load = _load(path)
     _print_problems(load)
@@ -118,10 +117,10 @@ def run(path: Optional[Path] = FLEET_ARG) -> None:
 
 @config_app.command("explain")
 def explain(bot: str = typer.Argument(..., help="Name of the bot."),
-            fleet: Optional[Path] = typer.Option(None, "--fleet", help="Fleet file or folder.")
+            fleet: Path | None = typer.Option(None, "--fleet", help="Fleet file or folder.")
             ) -> None:
     """Show every effective setting of BOT and the file:line it came from."""
-    from botfleet.config.explain import UnknownBot, explain_rows  # noqa: PLC0415
+    from botfleet.config.explain import UnknownBot, explain_rows
 
     load = _load(fleet)
     if not load.ok:
@@ -141,20 +140,20 @@ def explain(bot: str = typer.Argument(..., help="Name of the bot."),
 def schema_export(target: Path = typer.Argument(Path("schemas"), help="Folder to write into.")
                   ) -> None:
     """Write the JSON Schemas (draft 2020-12) for editors and other tools."""
-    from botfleet.config.scaffold import export_schemas  # noqa: PLC0415
+    from botfleet.config.scaffold import export_schemas
 
     for written in export_schemas(target):
         typer.echo(str(written))
 
 
 @schema_app.command("docs")
-def schema_docs(output: Optional[Path] = typer.Option(None, "--output", "-o",
+def schema_docs(output: Path | None = typer.Option(None, "--output", "-o",
                                                       help="File to write (default: stdout)."),
                 check: bool = typer.Option(False, "--check",
                                            help="Exit 1 if OUTPUT differs from the schemas.")
                 ) -> None:
     """Generate the configuration reference (Markdown) from the schemas."""
-    from botfleet.config.docgen import render  # noqa: PLC0415
+    from botfleet.config.docgen import render
 
     text = render()
     if check:
@@ -176,7 +175,7 @@ def schema_docs(output: Optional[Path] = typer.Option(None, "--output", "-o",
 def init(target: Path = typer.Argument(Path("."), help="Folder for the new fleet."),
          force: bool = typer.Option(False, "--force", help="Overwrite existing files.")) -> None:
     """Write a working example fleet (with comments) and its schemas into TARGET."""
-    from botfleet.config.scaffold import TargetNotEmpty, init_fleet  # noqa: PLC0415
+    from botfleet.config.scaffold import TargetNotEmpty, init_fleet
 
     try:
         written = init_fleet(target, force=force)

@@ -26,7 +26,7 @@ def installed_ccxt_version() -> str | None:
 
 def build_catalog() -> dict:
     """Ask the installed ccxt (slow: imports it and instantiates every exchange class)."""
-    import ccxt  # noqa: PLC0415 - deliberately lazy, see module docstring
+    import ccxt
 
     exchanges = {}
     for exchange_id in ccxt.exchanges:

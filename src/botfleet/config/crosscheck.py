@@ -7,8 +7,8 @@ Each check reports at the place the user must edit: an unknown strategy at the b
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Iterator
 
 from botfleet.config import catalog
 from botfleet.config.loader import Entry, FleetLoad

@@ -87,9 +87,9 @@ def _rows(schema: dict, base: str, prefix: str, required: set[str], depth: int =
         if expected and expected not in desc:
             desc = f"{desc} Expected: {expected}." if desc else f"Expected: {expected}."
         yield path, _type_text(sub, sub_base), key in req, " ".join(desc.split())
-        if depth < 6 and (target.get("type") == "object" or target.get("properties")):
-            if _ref_name(sub) not in LEAF_TYPES:
-                yield from _rows(target, tbase, f"{path}.", set(), depth + 1)
+        if depth < 6 and (target.get("type") == "object" or target.get("properties")) \
+                and _ref_name(sub) not in LEAF_TYPES:
+            yield from _rows(target, tbase, f"{path}.", set(), depth + 1)
         ap = target.get("additionalProperties")
         if isinstance(ap, dict) and (ap.get("properties") or "$ref" in ap):
             yield from _rows(ap, tbase, f"{path}.<name>.", set(), depth + 1)

@@ -169,7 +169,7 @@ def _validate_entry(entry: Entry, problems: list[Problem]) -> None:
 
 def load_fleet(path: str | Path, *, display_root: str | Path | None = None) -> FleetLoad:
     """Load `fleet.yaml` (or the fleet file in a directory) and everything it lists."""
-    from botfleet.config import crosscheck, model  # noqa: PLC0415 - they import this module
+    from botfleet.config import crosscheck, model
 
     root = Path(path)
     if root.is_dir() and (root / "fleet.yaml").exists():

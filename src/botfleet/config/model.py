@@ -83,12 +83,12 @@ class ExchangeConfig:
     api_url: str | None = None
     credentials: dict[str, Secret] = field(default_factory=dict)
     rate_limit_enabled: bool = True
-    max_weight_share: Percent = Percent(Decimal("0.8"))
+    max_weight_share: Percent = field(default_factory=lambda: Percent(Decimal("0.8")))
     requests_per_second: Decimal | None = None
     timeout_seconds: Decimal = Decimal(10)
     maker_fee: Percent | None = None
     taker_fee: Percent | None = None
-    risk: RiskLimits = RiskLimits()
+    risk: RiskLimits = field(default_factory=RiskLimits)
     source: str = ""
 
 

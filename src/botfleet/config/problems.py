@@ -8,8 +8,8 @@ never raised one at a time, so that one run shows every mistake in every file.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True, order=True)

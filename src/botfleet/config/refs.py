@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from botfleet.config.problems import Problem
 from botfleet.config.yamlfile import Document
@@ -19,7 +20,7 @@ REF = re.compile(r"\$\{([^}]*)\}")
 _VALID = re.compile(r"^(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)$")
 _SECRET_KEY = re.compile(r"(?i)(api_?key|secret|password|passphrase|passwd|token|private_?key)")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{32,}$")
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@", re.I)
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@", re.IGNORECASE)
 HOW = "write '${env:NAME}' and set NAME in the environment, or '${secret:NAME}' for a file in the secrets directory"
 
 

@@ -40,7 +40,7 @@ def _timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        from botfleet.config.problems import did_you_mean  # noqa: PLC0415
+        from botfleet.config.problems import did_you_mean
 
         raise ScheduleError(f"unknown timezone '{name}'",
                             did_you_mean(name, available_timezones()) or

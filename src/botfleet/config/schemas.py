@@ -9,11 +9,12 @@ where, and what they probably meant, so each error kind gets its own wording her
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -34,7 +35,7 @@ def schema_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def raw_schemas() -> dict[str, dict]:
     """Every schema file by file name, numbers parsed as Decimal like our YAML values."""
     out = {}
@@ -43,7 +44,7 @@ def raw_schemas() -> dict[str, dict]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> Registry:
     return Registry().with_resources(
         (name, Resource(contents=schema, specification=DRAFT202012))
@@ -104,7 +105,7 @@ def _flatten(schema: Any) -> Any:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(kind: str, inline: bool = False) -> Draft202012Validator:
     """The file-level schema of `kind`, or for `inline` its body (no `kind:`/`version:`)."""
     base = f"{kind}.schema.json"
@@ -195,7 +196,7 @@ def problems_for(doc: Document, kind: str, data: Any = None, prefix: tuple = ())
 
 def _secret_problem(doc: Document, path: tuple, schema: dict):
     """A literal where a reference belongs: name the key, never echo the value."""
-    from botfleet.config.refs import HOW  # noqa: PLC0415 - refs imports this module's users
+    from botfleet.config.refs import HOW
 
     key = next((p for p in reversed(path) if isinstance(p, str)), "value")
     what = "Apprise URL (URLs hold tokens)" if key == "url" else "secret"

@@ -22,11 +22,10 @@ def summary_lines(fleet: Fleet) -> list[str]:
     bots = list(fleet.bots.values())
     enabled = [b for b in bots if b.enabled]
     cur = fleet.capital_currency or ""
-    lines = [
+    lines = [(
         f"fleet '{fleet.name}' is valid: {len(bots)} bot(s) ({len(enabled)} enabled), "
         f"{len(fleet.strategies)} strateg{'y' if len(fleet.strategies) == 1 else 'ies'}, "
-        f"{len(fleet.exchanges)} exchange(s), {len(fleet.notifiers)} notifier(s)",
-    ]
+        f"{len(fleet.exchanges)} exchange(s), {len(fleet.notifiers)} notifier(s)")]
     if fleet.capital_total is not None:
         allocated = sum((b.allocation or 0) for b in enabled)
         lines.append(f"capital: {fmt_amount(fleet.capital_total)} {cur}, allocated to enabled bots: "

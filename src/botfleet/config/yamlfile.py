@@ -12,10 +12,11 @@ Why our own reader on top of PyYAML's composer (libyaml when available):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -215,9 +216,9 @@ class _Builder:
         if _INT.match(text):
             return int(text)
         if _INT_OCT.match(text):
-            return int(text[2:], 8)
+            return int(text, 8)
         if _INT_HEX.match(text):
-            return int(text[2:], 16)
+            return int(text, 16)
         if _FLOAT.match(text):
             return Decimal(text)
         if _INF.match(text):
