@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -66,3 +67,18 @@ def test_docker_compose_services_are_pinned_and_keep_secrets_out():
     for name, svc in services.items():
         for dep in svc.get("depends_on", {}):
             assert dep in services and "healthcheck" in services[dep], (name, dep)
+
+
+def test_fleet_schema_alone_explains_list_items_as_editors_see_them():
+    """Editors validate inline list items through the fleet schema's anyOf; so do we."""
+    from botfleet.config.schemas import problems_for
+    from botfleet.config.yamlfile import parse_document
+
+    text = ("kind: fleet\nversion: 1\nname: t\n"
+            "bots:\n  - {name: x, pairs: [BTC/USDT], strategy: s, mode: livee}\n  - 42\n")
+    doc = parse_document(text, Path("fleet.yaml"), "fleet.yaml", [])
+    found = sorted(str(p) for p in problems_for(doc, "fleet"))
+    assert found == [
+        ("fleet.yaml:5:53: bots[0].mode: 'livee' is not allowed here (did you mean 'live'? "
+        "allowed: backtest, paper, live)"),
+        "fleet.yaml:6:5: bots[1]: expected text or a mapping, found 42"]
