@@ -82,3 +82,21 @@ def test_fleet_schema_alone_explains_list_items_as_editors_see_them():
         ("fleet.yaml:5:53: bots[0].mode: 'livee' is not allowed here (did you mean 'live'? "
         "allowed: backtest, paper, live)"),
         "fleet.yaml:6:5: bots[1]: expected text or a mapping, found 42"]
+
+
+def test_the_example_fleet_shows_every_key_of_every_schema():
+    """Each key appears at least once in the example files, set or in a comment."""
+    import re
+
+    from botfleet.config.docgen import _rows
+
+    text = "\n".join(p.read_text(encoding="utf-8")
+                     for p in [ROOT / "fleet.yaml", *ROOT.glob("*.d/*.yaml")])
+    missing = set()
+    for kind in KINDS:
+        for path, *_ in _rows(raw_schemas()[f"{kind}.schema.json"], f"{kind}.schema.json", "",
+                              set()):
+            leaf = path.split(".")[-1].replace("[]", "")
+            if leaf != "<name>" and not re.search(rf"(^|[\s{{,#]){re.escape(leaf)}:", text, re.M):
+                missing.add(f"{kind}: {path}")
+    assert not missing, sorted(missing)

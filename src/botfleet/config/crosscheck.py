@@ -24,7 +24,7 @@ _COMMON_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", 
 
 def check_alone(load: FleetLoad) -> list[Problem]:
     """The checks a single file allows when it is validated without its fleet."""
-    return [*_exchanges(load), *_strategies(load), *_notifiers(load)]
+    return [*_exchanges(load), *_strategies(load), *_notifiers(load), *_profiles(load)]
 
 
 def check(load: FleetLoad) -> list[Problem]:
@@ -33,6 +33,7 @@ def check(load: FleetLoad) -> list[Problem]:
     out += _exchanges(load)
     out += _strategies(load)
     out += _notifiers(load)
+    out += _profiles(load)
     out += _fleet(load)
     efforts = {}
     for bot in load.entries.get("bot", []):
@@ -135,6 +136,14 @@ def _notifiers(load: FleetLoad) -> Iterator[Problem]:
                 parse_schedule(f"daily 00:00 {tz}")
             except ScheduleError as exc:
                 yield nt.problem(("quiet_hours", "timezone"), str(exc), exc.hint)
+
+
+def _profiles(load: FleetLoad) -> Iterator[Problem]:
+    for profile in load.entries.get("risk", []):
+        if profile.valid and "profile" in (profile.data.get("limits") or {}):
+            yield profile.problem(("limits", "profile"), "a risk profile cannot use another "
+                                  "profile", "copy the limits you need into this profile",
+                                  key=True)
 
 
 def _fleet(load: FleetLoad) -> Iterator[Problem]:
