@@ -100,3 +100,14 @@ def test_the_example_fleet_shows_every_key_of_every_schema():
             if leaf != "<name>" and not re.search(rf"(^|[\s{{,#]){re.escape(leaf)}:", text, re.M):
                 missing.add(f"{kind}: {path}")
     assert not missing, sorted(missing)
+
+
+def test_compiled_validators_use_additional_properties_only():
+    """Error wording relies on `additionalProperties`; flattening must leave no
+    `unevaluatedProperties` behind (it would also double-report failing keys)."""
+    from botfleet.config.schemas import validator
+
+    for kind in KINDS:
+        for inline in (False, True):
+            text = json.dumps(validator(kind, inline).schema, default=str)
+            assert "unevaluatedProperties" not in text and "$ref" not in text, (kind, inline)

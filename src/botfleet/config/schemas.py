@@ -119,20 +119,6 @@ def resolve_ref(ref: str, base: str) -> dict:
     return resolver.lookup(ref).contents
 
 
-def known_properties(schema: dict, base: str, depth: int = 0) -> set[str]:
-    """Names a schema (and what it `$ref`s or `allOf`s) declares under `properties`."""
-    if not isinstance(schema, dict) or depth > 8:
-        return set()
-    names = set(schema.get("properties", {}))
-    if "$ref" in schema:
-        ref = schema["$ref"]
-        target_base = ref.split("#")[0] or base
-        names |= known_properties(resolve_ref(ref, base), target_base, depth + 1)
-    for sub in schema.get("allOf", []):
-        names |= known_properties(sub, base, depth + 1)
-    return names
-
-
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -219,18 +205,12 @@ def _translate(doc: Document, error: ValidationError, kind: str, prefix: tuple) 
     value = error.instance
     if schema.get("x-secret") and v in ("pattern", "type"):
         return [_secret_problem(doc, path, schema)]
-    if v in ("additionalProperties", "unevaluatedProperties"):
-        base = f"{kind}.schema.json"
-        known = known_properties(schema, base) if v == "unevaluatedProperties" else set(
-            schema.get("properties", {}))
+    if v == "additionalProperties":
+        known = set(schema.get("properties", {}))
         extras = [k for k in value if k not in known] if isinstance(value, dict) else []
-        if not extras:
-            # every key is declared: the ones called "unevaluated" failed their own check,
-            # which is reported on its own
-            return []
         return [doc.problem(path + (k,), f"unknown key '{k}'",
                             did_you_mean(k, known) or f"known keys: {known_list(known)}", key=True)
-                for k in extras]
+                for k in extras] or [doc.problem(path, error.message)]
     if v == "required":
         missing = [k for k in error.validator_value if isinstance(value, dict) and k not in value]
         return [doc.problem(path, f"missing required key '{k}'") for k in missing]
