@@ -108,6 +108,6 @@ def test_compiled_validators_use_additional_properties_only():
     from botfleet.config.schemas import validator
 
     for kind in KINDS:
-        for inline in (False, True):
+        for inline in ((False,) if kind == "fleet" else (False, True)):
             text = json.dumps(validator(kind, inline).schema, default=str)
             assert "unevaluatedProperties" not in text and "$ref" not in text, (kind, inline)
