@@ -97,7 +97,7 @@ def test_the_example_fleet_shows_every_key_of_every_schema():
         for path, *_ in _rows(raw_schemas()[f"{kind}.schema.json"], f"{kind}.schema.json", "",
                               set()):
             leaf = path.split(".")[-1].replace("[]", "")
-            if leaf != "<name>" and not re.search(rf"(^|[\s{{,#]){re.escape(leaf)}:", text, re.M):
+            if leaf != "<name>" and not re.search(rf"(^|[\s{{,#]){re.escape(leaf)}:", text, re.MULTILINE):
                 missing.add(f"{kind}: {path}")
     assert not missing, sorted(missing)
 

@@ -1,0 +1,1 @@
+"""Market data: the candle conventions, candle stores, ingestion through ccxt, quality checks."""
