@@ -59,6 +59,9 @@ class CandleStore(Protocol):
     def coverage(self, key: SeriesKey | None = None) -> list[Coverage]:
         """First, last and count per stored series (or for one)."""
 
+    def gaps(self, key: SeriesKey) -> list[Gap]:
+        """Missing candles between the first and the last stored one."""
+
     def delete(self, key: SeriesKey, start: int | None = None, end: int | None = None) -> int:
         """Delete candles with start <= ts < end; returns how many."""
 
