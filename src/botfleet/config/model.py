@@ -166,11 +166,19 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    since: str | None = None  # a date (YYYY-MM-DD) or a span back from now ("90d")
+    on_bad_rows: str = "reject"
+    outlier_sigma: float = 10.0
+
+
+@dataclass(frozen=True)
 class Fleet:
     name: str
     path: Path
     data_dir: Path
     storage: Storage
+    data: DataSettings
     capital_currency: str | None
     capital_total: Decimal | None
     risk: RiskLimits
@@ -261,6 +269,7 @@ def build_fleet(load: FleetLoad) -> Fleet:
     storage = d.get("storage") or {}
     capital = d.get("capital") or {}
     total = Decimal(capital["total"]) if "total" in capital else None
+    data = d.get("data") or {}
     schedules = {job: parse_schedule(text) for job, text in
                  {**FLEET_SCHEDULES, **(d.get("schedules") or {})}.items()}
     return Fleet(
@@ -268,6 +277,8 @@ def build_fleet(load: FleetLoad) -> Fleet:
         storage=Storage(storage.get("state", f"sqlite:///{data_dir / 'state.db'}"),
                         storage.get("candles", f"sqlite:///{data_dir / 'candles.db'}"),
                         storage.get("cache", "memory://")),
+        data=DataSettings(data.get("since"), data.get("on_bad_rows", "reject"),
+                          float(data.get("outlier_sigma", 10))),
         capital_currency=capital.get("currency"), capital_total=total,
         risk=RiskLimits.from_data(d.get("risk")), schedules=schedules,
         exchanges={n: _exchange(e) for n, e in load.by_name("exchange").items()},
