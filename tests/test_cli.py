@@ -131,3 +131,40 @@ def test_commands_on_an_invalid_fleet_print_problems_not_tracebacks(tmp_path, wr
     assert result.exit_code == 1
     assert "fleet.yaml:4:1: $: YAML syntax error: tab character" in result.output
     assert "Traceback" not in result.output
+
+
+def _example_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "fleet"
+    target.mkdir()
+    for item in ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d", "risk.d"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copyfile)(src, target / item)
+    return target
+
+
+def test_run_loads_candles_from_the_data_folder_then_from_the_store(tmp_path):
+    from shared_data import SHARED, shared_file
+
+    shared_file("binance_SOL-USDT_1h.csv")
+    fleet = _example_copy(tmp_path)
+    first = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+                               env={"BOTFLEET_DATA_DIR": str(SHARED)})
+    assert first.exit_code == 0, first.output
+    assert "data binance SOL/USDT 4h from 2024-01-01 00:00: resampled, 10942 candle(s)" in \
+        first.output
+    assert (fleet / "data" / "candles.db").exists()  # relative to the fleet, not the cwd
+    again = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+                               env={"BOTFLEET_DATA_DIR": str(tmp_path / "nothing")})
+    assert again.exit_code == 0 and "BTC/USDT 1h from 2024-01-01 00:00: store" in again.output
+
+
+def test_run_without_data_or_network_says_so_and_fails(tmp_path):
+    fleet = _example_copy(tmp_path)
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+                                env={"BOTFLEET_DATA_DIR": str(tmp_path / "empty")})
+    assert result.exit_code == 1
+    assert "cannot run: no candles for 4 series" in result.output
+    assert "does not invent data" in result.output

@@ -23,6 +23,15 @@ schema_app = typer.Typer(help="The JSON Schemas of the YAML files.", no_args_is_
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 
+
+def _add_data_commands() -> None:
+    from botfleet.cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_add_data_commands()
+
 FLEET_ARG = typer.Argument(None, help="Fleet file or folder (default: ./fleet.yaml), or any "
                            "single botfleet YAML file.", show_default=False)
 
@@ -98,20 +107,45 @@ def validate(
 
 
 @app.command()
-def run(path: Path | None = FLEET_ARG) -> None:
-    """The main job: validate the fleet and show what it would run.
+def run(path: Path | None = FLEET_ARG,
+        download: bool = typer.Option(True, "--download/--no-download",
+                                      help="Download missing candles through ccxt."),
+        data_dir: Path | None = typer.Option(
+            None, envvar="BOTFLEET_DATA_DIR",
+            help="Folder of candle files to load first (default: ../shared/data next to the "
+                 "fleet, when present).")) -> None:
+    """The main job: validate the fleet, make sure its candles are stored, show the plan.
 
-    Trading cycles, ingestion and schedules are added by later versions; today this checks the
-    fleet and prints the plan, and never sends an order.
+    Trading cycles and schedules are added by later versions; today this never sends an order.
     """
     from botfleet.config.summary import summary_lines
+    from botfleet.data.prepare import prepare
+    from botfleet.data.quality import iso
+    from botfleet.data.store import open_store
 
     load = _load(path)
     _print_problems(load)
     if not load.ok:
         typer.echo(f"invalid: {len(load.errors)} error(s); nothing would run", err=True)
         raise typer.Exit(1)
-    for line in summary_lines(load.fleet):
+    fleet = load.fleet
+    if data_dir is None:
+        shared = fleet.path.parent.resolve().parent / "shared" / "data"
+        data_dir = shared if shared.is_dir() else None
+    store = open_store(fleet.storage.candles)
+    report = prepare(fleet, store, data_dir=data_dir, download=download)
+    for o in report.outcomes:
+        n = o.need
+        typer.echo(f"data {n.exchange} {n.symbol} {n.timeframe} from {iso(n.since)}: "
+                   f"{o.source}" + (f", {o.rows} candle(s)" if o.rows else "")
+                   + (f" ({o.detail})" if o.detail else ""))
+    store.close()
+    if report.missing:
+        typer.echo(f"cannot run: no candles for {len(report.missing)} series, and neither a "
+                   f"data folder ({data_dir or 'none found; set BOTFLEET_DATA_DIR'}) nor a "
+                   "download could provide them. botfleet does not invent data.", err=True)
+        raise typer.Exit(1)
+    for line in summary_lines(fleet):
         typer.echo(line)
 
 

@@ -261,6 +261,15 @@ def _bot(load: FleetLoad, e: Entry, capital: Decimal | None) -> BotConfig:
         warmup=d.get("warmup"), tags=tuple(d.get("tags") or ()), source=e.where, effective=eff)
 
 
+def _anchor(url: str, base: Path) -> str:
+    """A relative `sqlite:///x.db` or `chdb:///x` is relative to the fleet file, not the cwd."""
+    for scheme in ("sqlite:///", "chdb:///"):
+        if url.startswith(scheme) and not url.startswith(scheme + "/") and \
+                url != "sqlite:///:memory:":
+            return scheme + str((base / url[len(scheme):]).resolve())
+    return url
+
+
 def build_fleet(load: FleetLoad) -> Fleet:
     fleet_entry = load.entries["fleet"][0]
     d = fleet_entry.data
@@ -274,8 +283,9 @@ def build_fleet(load: FleetLoad) -> Fleet:
                  {**FLEET_SCHEDULES, **(d.get("schedules") or {})}.items()}
     return Fleet(
         name=d["name"], path=fleet_entry.doc.path, data_dir=data_dir,
-        storage=Storage(storage.get("state", f"sqlite:///{data_dir / 'state.db'}"),
-                        storage.get("candles", f"sqlite:///{data_dir / 'candles.db'}"),
+        storage=Storage(_anchor(storage.get("state", f"sqlite:///{data_dir / 'state.db'}"), base),
+                        _anchor(storage.get("candles", f"sqlite:///{data_dir / 'candles.db'}"),
+                                base),
                         storage.get("cache", "memory://")),
         data=DataSettings(data.get("since"), data.get("on_bad_rows", "reject"),
                           float(data.get("outlier_sigma", 10))),

@@ -82,7 +82,8 @@ class Downloader:
     def __init__(self, exchange: ccxt.Exchange, store: CandleStore, *, limit: int = 1000,
                  retries: int = 6, backoff: float = 0.5, backoff_cap: float = 30.0,
                  on_bad_rows: str = "reject", budget: WeightBudget | None = None,
-                 clock: Callable[[], int] = now_ms, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], int] | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
                  exchange_name: str | None = None):
         self.exchange = exchange
         self.store = store
@@ -91,8 +92,20 @@ class Downloader:
         self.on_bad_rows = on_bad_rows
         self.name = exchange_name or exchange.id
         self.budget = budget or budget_for(exchange.id, getattr(exchange, "rateLimit", None))
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock or self._exchange_clock
+        self.sleep = sleep
         self.page_weight = PAGE_WEIGHT.get(exchange.id, 1)
+
+    def _exchange_clock(self) -> int:
+        """The exchange's time where it tells it: "closed" is the exchange's verdict, and a
+        local clock running ahead must not turn a forming candle into a stored one."""
+        if self.exchange.has.get("fetchTime"):
+            try:
+                self.budget.acquire(1)
+                return int(self.exchange.fetch_time())
+            except ccxt.BaseError as exc:
+                log.warning("%s: no server time (%s); using the local clock", self.name, exc)
+        return now_ms()
 
     def download(self, symbol: str, timeframe: str, since: int, *,
                  backfill: bool = True) -> DownloadResult:
@@ -130,8 +143,8 @@ class Downloader:
     def _fetch_range(self, fetch: Fetch, result: DownloadResult) -> None:
         key, cursor = fetch.key, fetch.start
         step_end = fetch.end
+        now = self.clock()
         while True:
-            now = self.clock()
             if cursor + (timeframe_ms(key.timeframe) if not key.timeframe.endswith("M")
                          else 0) > now:
                 return  # nothing closed to fetch yet
