@@ -104,7 +104,7 @@ def bench_peer(kind: str, folder: Path, rows: int) -> float:
     engine = create_engine(url)
     frame = pd.DataFrame(synthetic(rows, 7))
     t0 = time.perf_counter()
-    frame.to_sql("peer_candles", engine, if_exists="replace", index=False, chunksize=50_000,
+    frame.to_sql("peer_candles", engine, if_exists="replace", index=False, chunksize=10_000,
                  method="multi" if kind == "postgresql" else None)
     rate = rows / (time.perf_counter() - t0)
     engine.dispose()
