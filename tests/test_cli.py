@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from typer.testing import CliRunner
 
 from botfleet import __version__
 from botfleet.cli import app
+
+from conftest import ROOT
 
 BIN = Path(sys.executable).parent / "botfleet"
 

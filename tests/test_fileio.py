@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import load, shared_file
 
 from botfleet.data.fileio import (
     CandleFileError,
@@ -20,6 +19,8 @@ from botfleet.data.fileio import (
     to_milliseconds,
     write_candles,
 )
+
+from shared_data import load, shared_file
 
 
 @pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet", "feather", "json", "json.gz"])

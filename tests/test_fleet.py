@@ -6,12 +6,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from botfleet.config import ConfigError, load_fleet
 from botfleet.config.explain import UnknownBot, explain_rows
 from botfleet.config.refs import Secret
 from botfleet.config.units import Percent
+
+from conftest import ROOT
 
 
 def test_the_repository_example_fleet_is_valid_and_typed():

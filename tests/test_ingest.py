@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from shared_data import SHARED, load, shared_file
 from typer.testing import CliRunner
 
 from botfleet.data.budget import WeightBudget
 from botfleet.data.ingest import Downloader, DownloadError, plan
 from botfleet.data.store import SeriesKey, open_store
 from botfleet.venue import BinanceServer, Clock, MarketData, binance_client
+
+from shared_data import SHARED, load, shared_file
 
 H = 3_600_000
 START = 1_640_995_200_000  # 2022-01-01

@@ -11,11 +11,12 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botfleet.config import load_fleet
+
+from conftest import ROOT
 
 EXAMPLE = [ROOT / "fleet.yaml", *sorted(ROOT.glob("*.d/*.yaml"))]
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import load
 
 from botfleet.data.candles import CANDLE_DTYPE, from_frame, to_frame
 from botfleet.data.quality import BadCandles, check, clean
 from botfleet.data.resample import resample
+
+from shared_data import load
 
 H = 3_600_000
 

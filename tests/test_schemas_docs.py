@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from jsonschema import Draft202012Validator
 
 from botfleet.config import catalog
 from botfleet.config.docgen import render
 from botfleet.config.schemas import KINDS, raw_schemas, schema_dir
+
+from conftest import ROOT
 
 
 def test_schemas_are_valid_draft_2020_12():

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stores import STORE_KINDS, make_store
 
 from botfleet.data.candles import CANDLE_DTYPE
 from botfleet.data.store import CandleStore, SeriesKey
 from botfleet.data.store.base import Gap
+
+from stores import STORE_KINDS, make_store
 
 H = 3_600_000
 KEY = SeriesKey("binance", "BTC/USDT", "1h")

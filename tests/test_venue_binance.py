@@ -12,10 +12,11 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import SHARED
 
 from botfleet.data.candles import CANDLE_DTYPE, closed_only, from_rows
 from botfleet.venue import BinanceServer, Clock, MarketData, binance_client
+
+from shared_data import SHARED
 
 H = 3_600_000
 PAIRS = {"BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT"}
