@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_only(host, *args, **kwargs):
+    """Tests talk to 127.0.0.1 and nothing else: resolving any other host fails at once."""
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        allowed = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        allowed = name in ("localhost", "localhost.localdomain")
+    if not allowed:
+        raise socket.gaierror(socket.EAI_NONAME, f"tests may not reach {name}: loopback only")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _loopback_only
 
 
 @pytest.fixture

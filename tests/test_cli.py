@@ -72,8 +72,12 @@ def test_strict_turns_warnings_into_failure(tmp_path, write):
     assert result.exit_code == 1 and "matches no files [warning]" in result.output
 
 
-def test_run_prints_the_plan_of_the_example_fleet():
-    result = run("run", cwd=ROOT)
+def test_run_prints_the_plan_of_the_example_fleet(tmp_path):
+    from shared_data import SHARED, shared_file
+
+    shared_file("binance_SOL-USDT_1h.csv")
+    result = CliRunner().invoke(app, ["run", str(_example_copy(tmp_path)), "--no-download"],
+                                env={"BOTFLEET_DATA_DIR": str(SHARED)})
     assert result.exit_code == 0, result.output
     assert "fleet 'example' is valid: 3 bot(s) (3 enabled)" in result.output
     assert "eth-meanrev   paper  binance   ETH/USDT" in result.output

@@ -152,3 +152,15 @@ def test_cli_download_dry_run_and_real(server, tmp_path):
     assert "binance BTC/USDT 1h: 48 candle(s) written" in real.output
     cov = CliRunner().invoke(app, ["data", "coverage", "--store", url])
     assert "binance ETH/USDT 1h: 2022-01-01 00:00 .. 2022-01-02 23:00, 48 candle(s)" in cov.output
+
+
+def test_tests_cannot_reach_the_internet():
+    """The guard in conftest: a real exchange host is refused before any packet is sent."""
+    import socket
+
+    import ccxt
+
+    with pytest.raises(socket.gaierror, match="loopback only"):
+        socket.getaddrinfo("api.binance.com", 443)
+    with pytest.raises(ccxt.NetworkError):
+        ccxt.binance({"timeout": 2000}).fetch_time()
