@@ -5,7 +5,7 @@ declares enters the system through `load_fleet`, which returns either a typed fl
 problem found in every file, each located at `file:line:col`.
 """
 
-from botfleet.config.loader import FleetLoad, load_fleet, validate_path
+from botfleet.config.loader import FleetLoad, load_fleet
 from botfleet.config.problems import ConfigError, Problem
 
-__all__ = ["ConfigError", "FleetLoad", "Problem", "load_fleet", "validate_path"]
+__all__ = ["ConfigError", "FleetLoad", "Problem", "load_fleet"]

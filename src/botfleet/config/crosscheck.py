@@ -15,7 +15,7 @@ from botfleet.config.loader import Entry, FleetLoad
 from botfleet.config.merge import Effective, effective_bot
 from botfleet.config.problems import Problem, did_you_mean, format_path, known_list
 from botfleet.config.schedule import ScheduleError, parse_schedule
-from botfleet.config.units import Percent, fmt_amount, parse_amount_or_percent
+from botfleet.config.units import fmt_amount, resolve_amount
 
 _SPOT = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 _SWAP = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+:[A-Z0-9]+$")
@@ -288,30 +288,23 @@ def _capital(load: FleetLoad) -> Decimal | None:
     return Decimal(total) if _is_number(total) else None
 
 
-def _quote(value, capital: Decimal | None) -> Decimal | None:
-    parsed = parse_amount_or_percent(value)
-    if isinstance(parsed, Percent):
-        return parsed.of(capital) if capital is not None else None
-    return parsed
-
-
 def _risk_consistency(load: FleetLoad, bot: Entry, eff: Effective, problem) -> Iterator[Problem]:
     capital = _capital(load)
     alloc_raw = _get(eff.data, ("capital", "allocation"))
-    allocation = _quote(alloc_raw, capital) if alloc_raw is not None else None
+    allocation = resolve_amount(alloc_raw, capital) if alloc_raw is not None else None
     risk = eff.data.get("risk") or {}
     fleet_risk = load.entries["fleet"][0].data.get("risk") or {}
     for key in ("max_position", "max_order_size"):
         if key in risk and allocation is not None:
             # a bot's percentage limits are shares of its own allocation
-            limit = _quote(risk[key], allocation)
+            limit = resolve_amount(risk[key], allocation)
             if limit is not None and limit > allocation:
                 yield problem(("risk", key), f"{key} {risk[key]} exceeds the bot's allocation "
                               f"({fmt_amount(allocation)} {_currency(load)})", "lower it, or raise "
                               "capital.allocation")
     if "max_daily_loss" in risk and "max_daily_loss" in fleet_risk and capital is not None:
-        mine = _quote(risk["max_daily_loss"], allocation)
-        fleet_limit = _quote(fleet_risk["max_daily_loss"], capital)
+        mine = resolve_amount(risk["max_daily_loss"], allocation)
+        fleet_limit = resolve_amount(fleet_risk["max_daily_loss"], capital)
         if mine is not None and fleet_limit is not None and mine > fleet_limit:
             yield problem(("risk", "max_daily_loss"), f"max_daily_loss {risk['max_daily_loss']} "
                           f"is above the fleet's whole daily-loss limit "
@@ -341,7 +334,7 @@ def _allocations(load: FleetLoad, efforts: dict[int, Effective]) -> Iterator[Pro
         raw = _get(eff.data, ("capital", "allocation"))
         if raw is None:
             continue
-        running += _quote(raw, capital)
+        running += resolve_amount(raw, capital)
         if running > capital:
             src = eff.source(("capital", "allocation"))
             yield Problem(src.pos.file, src.pos.line, src.pos.col, format_path(src.path),

@@ -261,8 +261,3 @@ def _load_fleet_lists(load: FleetLoad, fleet_doc: Document, reader: _Reader) -> 
                 entry = Entry(kind, doc.data, doc)
                 _validate_entry(entry, reader.problems)
                 entries.append(entry)
-
-
-def validate_path(path: str | Path, *, display_root: str | Path | None = None) -> FleetLoad:
-    """What `botfleet validate` checks: a fleet (file or directory), or one file of any kind."""
-    return load_fleet(path, display_root=display_root)

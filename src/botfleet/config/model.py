@@ -21,6 +21,7 @@ from botfleet.config.units import (
     parse_amount_or_percent,
     parse_percent,
     parse_rate,
+    resolve_amount,
 )
 
 if TYPE_CHECKING:
@@ -245,12 +246,7 @@ def _bot(load: FleetLoad, e: Entry, capital: Decimal | None) -> BotConfig:
     eff = effective_bot(load, e)
     d = eff.data
     alloc = (d.get("capital") or {}).get("allocation")
-    allocation = None
-    if alloc is not None:
-        parsed = parse_amount_or_percent(alloc)
-        allocation = parsed.of(capital) if isinstance(parsed, Percent) else parsed
-        if isinstance(parsed, Percent) and capital is None:
-            allocation = None
+    allocation = resolve_amount(alloc, capital) if alloc is not None else None
     return BotConfig(
         name=d["name"], enabled=d.get("enabled", True), mode=d["mode"], exchange=d["exchange"],
         pairs=tuple(d["pairs"]), timeframe=d["timeframe"], strategy=d["strategy"],

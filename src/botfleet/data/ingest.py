@@ -18,7 +18,7 @@ import ccxt
 
 from botfleet.data import quality
 from botfleet.data.budget import WeightBudget, budget_for
-from botfleet.data.candles import closed_only, from_rows, next_open, now_ms, timeframe_ms
+from botfleet.data.candles import closed_only, from_rows, next_open, now_ms
 from botfleet.data.store.base import CandleStore, Gap, SeriesKey
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,7 @@ class Downloader:
         step_end = fetch.end
         now = self.clock()
         while True:
-            if cursor + (timeframe_ms(key.timeframe) if not key.timeframe.endswith("M")
-                         else 0) > now:
+            if next_open(cursor, key.timeframe) > now:
                 return  # nothing closed to fetch yet
             rows = self._page(key, cursor, result)
             candles = closed_only(from_rows(rows), key.timeframe, now)

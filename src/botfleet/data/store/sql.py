@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
-from botfleet.data.candles import CANDLE_DTYPE, closed_only, empty
+from botfleet.data.candles import CANDLE_DTYPE, closed_only, concat, empty
 from botfleet.data.store.base import Coverage, Gap, SeriesKey, find_gaps
 
 metadata = MetaData()
@@ -118,13 +118,10 @@ class SqlCandleStore:
 
     # -- writes --------------------------------------------------------------------------------
     def write(self, key: SeriesKey, candles: np.ndarray, *, now: int | None = None) -> int:
-        candles = closed_only(np.asarray(candles, dtype=CANDLE_DTYPE), key.timeframe, now)
+        # one row per ts within the batch: the last occurrence wins, like a second write would
+        candles = concat(closed_only(np.asarray(candles, dtype=CANDLE_DTYPE), key.timeframe, now))
         if len(candles) == 0:
             return 0
-        # one row per ts within the batch: the last occurrence wins, like a second write would
-        rev = candles[::-1]
-        _, idx = np.unique(rev["ts"], return_index=True)
-        candles = rev[idx]
         sid = self._series_id(key, create=True)
         if self.dialect == "postgresql":
             self._write_pg(sid, candles)
