@@ -18,7 +18,9 @@ Why the table looks as it does:
 
 chDB hosts one engine per process, and that engine has one path: stores on the same path
 share it, but opening another path while any store is open fails (close them first).
-`chdb://memory` data lives only while at least one store on it is open.
+`chdb://memory` data lives only while at least one store on it is open. Because a chDB path
+belongs to one process, `last` answers from an exact in-process cache there (tail_cache);
+a server has other writers and is always asked.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
 from botfleet.data.candles import CANDLE_DTYPE, FIELDS, closed_only, concat, empty
+from botfleet.data.store import tail_cache
 from botfleet.data.store.base import Coverage, Gap, SeriesKey, find_gaps
 
 TABLE = "candles"
@@ -74,7 +77,8 @@ def _next_version() -> int:
 
 
 def _connect(url: str):
-    """(client, database, insert settings) for a URL; the only backend-specific code."""
+    """(client, database, insert settings, owned path) for a URL; the only backend-specific
+    code. The owned path is set where this process alone can write the data (chDB)."""
     parsed = urlparse(url)
     scheme = parsed.scheme.lower()
     if scheme == "chdb":
@@ -91,7 +95,7 @@ def _connect(url: str):
                 f"cannot open {url}: chDB runs one engine per process and it is already open "
                 f"on another path; close the stores using it first ({exc})") from exc
         # Async inserts buy nothing in process and wait out a flush timeout on every write.
-        return client, DEFAULT_DATABASE, {}
+        return client, DEFAULT_DATABASE, {}, ("chdb", path or ":memory:")
     if scheme not in ("clickhouse", "clickhouses"):
         raise ValueError(f"not a ClickHouse URL: {_redact(url)}")
     database = unquote(parsed.path.lstrip("/").split("/")[0]) or DEFAULT_DATABASE
@@ -100,7 +104,7 @@ def _connect(url: str):
     client = clickhouse_connect.get_client(
         dsn=server, **({"secure": True} if scheme == "clickhouses" else {}))
     # The server batches small frequent writes (one candle per bot per minute) itself.
-    return client, database, {"async_insert": 1, "wait_for_async_insert": 1}
+    return client, database, {"async_insert": 1, "wait_for_async_insert": 1}, None
 
 
 def _redact(url: str) -> str:
@@ -125,7 +129,7 @@ def _as_candles(rows) -> np.ndarray:
 class ClickHouseCandleStore:
     def __init__(self, url: str):
         self.url = url
-        self._client, self._db, self._insert_settings = _connect(url)
+        self._client, self._db, self._insert_settings, self._owned = _connect(url)
         self._table = f"`{self._db}`.`{TABLE}`"
         self._hints: dict[tuple[SeriesKey, int], int] = {}  # see last()
         self._series: dict[SeriesKey, int] = {}
@@ -138,6 +142,8 @@ class ClickHouseCandleStore:
         except Exception:
             self._client.close()
             raise
+        # Only where no other process can write: a server has other writers.
+        self._tail = tail_cache.acquire(self._owned) if self._owned else None
 
     def __repr__(self) -> str:
         return f"ClickHouseCandleStore({_redact(self.url)!r})"
@@ -175,9 +181,16 @@ class ClickHouseCandleStore:
         columns += [np.ascontiguousarray(candles[f]) for f in FIELDS]
         columns.append(np.full(n, _next_version(), dtype=np.uint64))
         columns.append(np.full(n, self._series_id(key), dtype=np.uint64))
-        self._client.insert(self._table, data=columns, column_names=COLUMNS,
-                            column_type_names=INSERT_TYPES, column_oriented=True,
-                            settings=self._insert_settings)
+        try:
+            self._client.insert(self._table, data=columns, column_names=COLUMNS,
+                                column_type_names=INSERT_TYPES, column_oriented=True,
+                                settings=self._insert_settings)
+        except BaseException:
+            if self._tail is not None:
+                self._tail.forget(key)
+            raise
+        if self._tail is not None:
+            self._tail.wrote(key, candles)
         return n
 
     def read(self, key: SeriesKey, start: int | None = None, end: int | None = None) -> np.ndarray:
@@ -193,6 +206,21 @@ class ClickHouseCandleStore:
         return np.concatenate(parts) if parts else np.empty(0)
 
     def last(self, key: SeriesKey, n: int) -> np.ndarray:
+        """From the tail cache where this process owns the data (chDB; see tail_cache), else
+        from the engine."""
+        if n <= 0:
+            return empty()
+        if self._tail is not None:
+            cached = self._tail.last(key, n)
+            if cached is not None:
+                return cached
+            generation = self._tail.generation
+        candles = self._query_last(key, n)
+        if self._tail is not None:
+            self._tail.fill(key, candles, generation, whole=len(candles) < n)
+        return candles
+
+    def _query_last(self, key: SeriesKey, n: int) -> np.ndarray:
         """Two plans, both avoiding FINAL over the whole series (FINAL, argMax/GROUP BY and
         LIMIT 1 BY all merge every row of it: tens of ms at 10M candles; see the bench).
 
@@ -205,8 +233,6 @@ class ClickHouseCandleStore:
         the tail granules of each part, deduplicated here. The oldest ts fetched may lack
         some of its versions, so it is dropped when the fetch was cut off by the LIMIT.
         """
-        if n <= 0:
-            return empty()
         hint = self._hints.get((key, n))
         if hint is not None:
             # No ORDER BY: sorting a few hundred rows here is cheaper than in the engine. The
@@ -267,9 +293,19 @@ class ClickHouseCandleStore:
         count = self._client.command(
             f"SELECT count() FROM {self._table} FINAL WHERE {where}", parameters=params)
         if int(count):
-            self._client.command(f"DELETE FROM {self._table} WHERE {where}", parameters=params,
-                                 settings={"lightweight_deletes_sync": 2})
+            try:
+                self._client.command(f"DELETE FROM {self._table} WHERE {where}",
+                                     parameters=params, settings={"lightweight_deletes_sync": 2})
+            except BaseException:
+                if self._tail is not None:
+                    self._tail.forget(key)
+                raise
+            if self._tail is not None:
+                self._tail.deleted(key, start, end)
         return int(count)
 
     def close(self) -> None:
+        if self._tail is not None:
+            self._tail = None
+            tail_cache.release(self._owned)
         self._client.close()
