@@ -153,6 +153,11 @@ def _leaf_errors(error: ValidationError) -> Iterator[ValidationError]:
                 for sub in subs:
                     yield from _leaf_errors(sub)
                 return
+        if _expected(error.schema):
+            error.message = f"expected {_expected(error.schema)}, found {_describe(instance)}"
+            error.validator = "custom"
+            yield error
+            return
         allowed = []
         for branch in error.validator_value:
             t = branch.get("type") if isinstance(branch, dict) else None

@@ -54,6 +54,41 @@ class Pos:
     col: int
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where a string value's text sits in its file: lets errors point inside the value
+    (a strategy expression's unknown name at its own column, not at the value's start)."""
+
+    file: str
+    line: int
+    col: int
+    raw: str  # the scalar as written: quotes, escapes, line breaks, indentation
+    style: str | None  # None (plain), "'", '"', "|" or ">"
+
+    def pos(self, offset: int, value: str) -> Pos:
+        """The file position of `value[offset]`, aligning the value with its raw text."""
+        raw, i = self.raw, 0
+        if self.style in ("'", '"'):
+            i = 1
+        elif self.style in ("|", ">"):
+            i = raw.find("\n") + 1
+        j = 0
+        while j < min(offset, len(value)) and i < len(raw):
+            if raw[i] == value[j]:
+                i, j = i + 1, j + 1
+            elif (self.style == "'" and raw.startswith("''", i) and value[j] == "'") or \
+                    (self.style == '"' and raw[i] == "\\"):  # an escaped character
+                i, j = i + 2, j + 1
+            else:  # indentation, a folded line break, a closing quote
+                i += 1
+        while i < len(raw) and raw[i] in " \n" and j < len(value) and value[j] not in " \n":
+            i += 1
+        before = raw[:i]
+        line = self.line + before.count("\n")
+        col = (i - before.rfind("\n")) if "\n" in before else self.col + i
+        return Pos(self.file, line, col)
+
+
 @dataclass
 class Document:
     """One YAML file as plain data, with positions keyed by JSON path tuples."""
@@ -64,6 +99,7 @@ class Document:
     values: dict[tuple, Pos] = field(default_factory=dict)
     keys: dict[tuple, Pos] = field(default_factory=dict)
     broken: set[tuple] = field(default_factory=set)  # paths whose `!include` failed
+    spans: dict[tuple, Span] = field(default_factory=dict)  # string values only
 
     def pos(self, path: tuple, *, key: bool = False) -> Pos:
         """Position of the key (or value) at `path`, else of its nearest known ancestor."""
@@ -76,6 +112,23 @@ class Document:
             if not path:
                 return Pos(self.file, 1, 1)
             path = path[:-1]
+
+    def pos_in(self, path: tuple, offset: int) -> Pos:
+        """Position of character `offset` of the string value at `path`."""
+        span = self.spans.get(tuple(path))
+        value = self.get(path)
+        if span is None or not isinstance(value, str):
+            return self.pos(path)
+        return span.pos(offset, value)
+
+    def get(self, path: tuple) -> Any:
+        node = self.data
+        for part in path:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
 
     def problem(self, path: tuple, message: str, hint: str | None = None, *, key: bool = False,
                 severity: str = "error") -> Problem:
@@ -151,6 +204,8 @@ class _Builder:
         self.values: dict[tuple, Pos] = {}
         self.keys: dict[tuple, Pos] = {}
         self.broken: set[tuple] = set()
+        self.spans: dict[tuple, Span] = {}
+        self.text = ""  # the source, set by parse_document
         self.count = 0
         self.active: set[int] = set()
         self.aborted = False
@@ -203,6 +258,15 @@ class _Builder:
                   f"the only tag botfleet knows is {INCLUDE_TAG}")
 
     def _scalar(self, node: yaml.ScalarNode, path: tuple) -> Any:
+        value = self._scalar_value(node, path)
+        if isinstance(value, str):
+            start, end = node.start_mark, node.end_mark
+            raw = self.text[start.index:end.index] if self.text else value
+            self.spans[path] = Span(self.display, start.line + 1, start.column + 1, raw,
+                                    node.style or None)
+        return value
+
+    def _scalar_value(self, node: yaml.ScalarNode, path: tuple) -> Any:
         text = node.value
         if node.tag not in _IMPLICIT_TAGS:
             self._bad_tag(node, path)
@@ -278,6 +342,8 @@ class _Builder:
             self.values[path + sub] = pos
         for sub, pos in doc.keys.items():
             self.keys[path + sub] = pos
+        for sub, span in doc.spans.items():
+            self.spans[path + sub] = span
         return doc.data
 
 
@@ -334,9 +400,11 @@ def parse_document(text: str, path: Path, display: str, problems: list[Problem],
         return doc
 
     builder = _Builder(display, path, problems, include)
+    builder.text = text
     try:
         data = builder.build(nodes[0], ())
     except RecursionError:
         problems.append(_file_problem(display, "document is nested too deeply"))
         return None
-    return Document(display, path, data, builder.values, builder.keys, builder.broken)
+    return Document(display, path, data, builder.values, builder.keys, builder.broken,
+                    builder.spans)
