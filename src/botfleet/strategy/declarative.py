@@ -237,9 +237,10 @@ def compile_entry(entry: Entry, base_tf: str, overrides: dict | None = None,
 
 
 def load_strategy(path: str | Path, base_tf: str, overrides: dict | None = None,
-                  registry: Registry = REGISTRY) -> CompiledStrategy:
-    """Read, validate and compile one strategy file."""
-    load = load_fleet(path)
+                  registry: Registry = REGISTRY, display_root: str | Path | None = None
+                  ) -> CompiledStrategy:
+    """Read, validate and compile one strategy file (raises StrategyError)."""
+    load = load_fleet(path, display_root=display_root)
     if load.errors:
         raise StrategyError(load.errors)
     entries = load.entries.get("strategy") or []
