@@ -41,6 +41,7 @@ bench: $(VENV)/.dev.stamp
 
 docs: $(VENV)/.dev.stamp
 	$(BIN)/botfleet schema docs --output docs/configuration.md
+	$(BIN)/python -m botfleet.indicators.docs > docs/indicators.md
 
 lint: $(VENV)/.dev.stamp
 	$(BIN)/ruff check src tests bench flows ui plugins

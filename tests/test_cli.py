@@ -36,13 +36,15 @@ def test_console_script_runs_validate_and_version():
     out = subprocess.run([str(BIN), "validate", "fleet.yaml"], cwd=ROOT, capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith("valid: 10 file(s) (3 bot, 1 exchange, 1 notifier, 1 risk, "
-                                 "3 strategy)")
+    strategies = len(list((ROOT / "strategies.d").glob("*.yaml")))
+    assert out.stdout.startswith(f"valid: {7 + strategies} file(s) (3 bot, 1 exchange, "
+                                 f"1 notifier, 1 risk, {strategies} strategy)")
 
 
 def test_every_command_has_help():
     for args in ([], ["validate"], ["run"], ["init"], ["config"], ["config", "explain"],
-                 ["schema"], ["schema", "export"], ["schema", "docs"]):
+                 ["schema"], ["schema", "export"], ["schema", "docs"], ["strategy"],
+                 ["strategy", "check"], ["strategy", "signals"]):
         result = run(*args, "--help")
         assert result.exit_code == 0 and "Usage" in result.output, args
 

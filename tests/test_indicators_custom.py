@@ -18,7 +18,7 @@ import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
 from botfleet.indicators import custom
-from botfleet.indicators.kernels import decay_bars
+from botfleet.indicators.custom import decay_bars
 from botfleet.indicators.registry import INPUTS, Registry
 
 from shared_data import load
@@ -509,7 +509,8 @@ def test_zscore_of_a_series_with_leading_nan():
 
 
 def test_session_bounds_match_pandas_calendar():
-    from botfleet.indicators.kernels_session import _session_bounds, session_bars
+    from botfleet.indicators.custom import session_bars
+    from botfleet.indicators.kernels_session import _session_bounds
 
     rng = np.random.default_rng(7)
     lo = pd.Timestamp("1900-01-01", tz="UTC").value // 1_000_000

@@ -9,10 +9,9 @@ bounds (these get past the checks and run); (c) a few thousand seeded random ASC
 candle array, and the compile and the run both happen inside `_Sandbox`, which records any
 call to the guarded functions (and refuses the dangerous ones).
 
-Known compiler bugs are listed in KNOWN_BUGS: an exception they explain does not fail the fuzz
-(the bug is pinned instead by a strict xfail test with a minimal input, further down). When a
-bug is fixed its xfail test passes, strict mode turns that into a failure, and the entry must
-be deleted from KNOWN_BUGS, which re-arms the fuzz for it.
+A compiler bug found by the fuzz can be listed in KNOWN_BUGS while it is open (an exception it
+explains does not fail the fuzz) and pinned by a minimal input; every bug found so far is
+fixed, and its minimal input is kept as a regression test further down.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from hypothesis import strategies as st
 from botfleet.data.candles import CANDLE_DTYPE
 from botfleet.indicators import REGISTRY
 from botfleet.strategy.builtins import BUILTINS, FIELDS
-from botfleet.strategy.compiler import Compiler, Failed
+from botfleet.strategy.compiler import Compiler
 from botfleet.strategy.errors import ExprError
 
 BASE_TF = "1h"
@@ -185,41 +184,7 @@ def _operators(text: str) -> int:
 
 
 # name -> (what is wrong, does it explain this exception for this text)
-KNOWN_BUGS = {
-    "nested-at-through-named-indicator": (
-        ("`trend @ 1d` with trend = `ema(close, 50) @ 4h` raises Failed out of compile(), and "
-         "compile_entry drops the rule silently"),
-        lambda text, exc: isinstance(exc, Failed)),
-    "deep-operator-chain": (
-        ("a long flat chain of binary operators or '.output's (under the length limit) builds "
-         "a left-deep tree the compiler walks recursively: RecursionError"),
-        lambda text, exc: isinstance(exc, RecursionError) and _operators(text) > 150),
-    "int-of-infinity": (
-        ("Compiler.constant and Param.check call int() on inf/nan (`shift(close, 1e999)`): "
-         "OverflowError/ValueError"),
-        lambda text, exc: isinstance(exc, (OverflowError, ValueError))
-        and bool(_frames(exc) & {("compiler.py", "constant"), ("registry.py", "check"),
-                                 ("registry.py", "coerce")})),
-    "constant-folding-overflow": (
-        ("folding constants with a huge integer literal (`1` and 400 zeros `/ 3`): "
-         "OverflowError"),
-        lambda text, exc: isinstance(exc, OverflowError)
-        and ("compiler.py", "binary") in _frames(exc)),
-    "lexer-unicode-digits-letters": (
-        ("str.isdigit()/isalpha() accept characters the ASCII regexes do not match (`²`, `1é`): "
-         "AttributeError on None"),
-        lambda text, exc: isinstance(exc, AttributeError)
-        and ("lexer.py", "tokenize") in _frames(exc)),
-    "talib-float-parameter-unbounded": (
-        ("TA-Lib float parameters without a maximum (bbands nbdevup, sarext accelerations) "
-         "accept 1e38 or 1e999; the compiled program then fails with TA_BAD_PARAM when run"),
-        lambda text, exc: "TA_BAD_PARAM" in str(exc)),
-    "timeframe-out-of-range": (
-        ("`@ 0M`, `@ 99999999M` or `@ 99999999999999999999h` compile; the run then fails in "
-         "resample/next_open"),
-        lambda text, exc: isinstance(exc, (OverflowError, ValueError, ZeroDivisionError))
-        and bool(re.search(r"@\s*(0+M|\d{7,}[smhdwM])", text))),
-}
+KNOWN_BUGS: dict = {}  # name -> (why, predicate(text, exc)); all found so far are fixed
 
 
 KNOWN_HITS: Counter[str] = Counter()  # how often the fuzz ran into each known bug
@@ -568,7 +533,7 @@ def test_random_ascii_strings():
     assert time.perf_counter() - started < 30
 
 
-# -- the known bugs, each pinned by a minimal input ----------------------------------------
+# -- bugs the fuzz found, each pinned by a minimal input ----------------------------------------
 
 def _strict(text: str) -> None:
     """compile-or-ExprError, with no KNOWN_BUGS leniency."""
@@ -580,7 +545,6 @@ def _strict(text: str) -> None:
     compiler.program.run(compiler.program.frames(CANDLES))
 
 
-@pytest.mark.xfail(strict=True, reason="known bugs; see KNOWN_BUGS (delete the entry once it passes)")
 @pytest.mark.parametrize("text", [
     pytest.param("close > trend @ 1d", id="nested-at-through-named-indicator"),
     pytest.param("+".join(["close"] * 600) + " > 0", id="deep-operator-chain"),
@@ -596,7 +560,7 @@ def _strict(text: str) -> None:
     pytest.param("bbands(close, nbdevup=1e38).upper > 0", id="talib-float-parameter-unbounded"),
     pytest.param("close @ 9999999999M > 0", id="months-too-many"),
 ])
-def test_known_bug(text: str):
+def test_once_a_bug_now_a_located_error(text: str):
     _strict(text)
 
 
@@ -605,8 +569,7 @@ def test_if_else_runs():
     _strict("if_else(close > open, close, open) > 0")
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: '@ 0M' compiles; it should be refused")
-def test_known_bug_zero_months():
+def test_zero_months_is_refused():
     with pytest.raises(ExprError):
         Compiler(REGISTRY, BASE_TF, {}, {}).compile("close @ 0M > 0")
 

@@ -26,8 +26,10 @@ app.add_typer(schema_app, name="schema")
 
 def _add_data_commands() -> None:
     from botfleet.cli_data import data_app
+    from botfleet.cli_strategy import strategy_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(strategy_app, name="strategy")
 
 
 _add_data_commands()
@@ -65,9 +67,16 @@ def _fleet_path(path: Path | None) -> Path:
 
 
 def _load(path: Path | None):
+    """Load and check the fleet, strategies compiled as their bots use them."""
     from botfleet.config import load_fleet
+    from botfleet.strategy.fleet import strategy_problems
 
-    return load_fleet(_fleet_path(path))
+    load = load_fleet(_fleet_path(path))
+    found = strategy_problems(load)
+    if found:
+        load.problems.extend(found)
+        load.fleet = None
+    return load
 
 
 def _print_problems(load) -> None:
@@ -147,6 +156,32 @@ def run(path: Path | None = FLEET_ARG,
         raise typer.Exit(1)
     for line in summary_lines(fleet):
         typer.echo(line)
+    _latest_signals(load, fleet)
+
+
+def _latest_signals(load, fleet) -> None:
+    """Each enabled bot's strategy on its stored candles: the newest bar's signals."""
+    from botfleet.data.quality import iso
+    from botfleet.data.store import SeriesKey, open_store
+    from botfleet.strategy.fleet import compiled_for_bots
+
+    strategies = compiled_for_bots(load)
+    with open_store(fleet.storage.candles) as store:
+        for name, strategy in strategies.items():
+            bot = fleet.bots[name]
+            for pair in bot.pairs:
+                candles = store.read(SeriesKey(bot.exchange, pair, bot.timeframe))
+                higher = {tf: store.read(SeriesKey(bot.exchange, pair, tf))
+                          for tf in strategy.timeframes}
+                sig = strategy.signals(candles, higher)
+                last = {k: int(getattr(sig, k).sum()) for k in ("entry_long", "exit_long")}
+                now = strategy.latest(candles[-strategy.window()[bot.timeframe]:], higher)
+                flags = [k for k in ("entry_long", "exit_long", "entry_short", "exit_short")
+                         if now[k]] or ["no signal"]
+                typer.echo(f"signals {name} {pair} {bot.timeframe} ({strategy.name}): "
+                           f"{last['entry_long']} entries, {last['exit_long']} exits over "
+                           f"{len(candles)} candles; latest bar {iso(now['ts'])}: "
+                           f"{', '.join(flags)}")
 
 
 @config_app.command("explain")

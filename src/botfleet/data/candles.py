@@ -27,7 +27,6 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
-import pandas as pd
 
 CANDLE_DTYPE = np.dtype([("ts", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"),
                          ("close", "<f8"), ("volume", "<f8")])
@@ -113,7 +112,7 @@ def from_rows(rows) -> np.ndarray:
     return out
 
 
-def from_frame(frame: pd.DataFrame) -> np.ndarray:
+def from_frame(frame) -> np.ndarray:
     """From a frame with columns ts (or timestamp/date), open, high, low, close, volume."""
     cols = {c.lower(): c for c in frame.columns}
     ts_col = next((cols[c] for c in ("ts", "timestamp", "date", "time") if c in cols), None)
@@ -122,6 +121,8 @@ def from_frame(frame: pd.DataFrame) -> np.ndarray:
     missing = [f for f in PRICE_FIELDS + ("volume",) if f not in cols]
     if missing:
         raise ValueError(f"missing column(s): {', '.join(missing)}")
+    import pandas as pd  # here, not at the top: importing pandas costs ~1 s at start-up
+
     ts = frame[ts_col]
     if pd.api.types.is_datetime64_any_dtype(ts):
         ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
@@ -135,8 +136,10 @@ def from_frame(frame: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def to_frame(candles: np.ndarray) -> pd.DataFrame:
+def to_frame(candles: np.ndarray):
     """A frame indexed by UTC open time (for research and plots); columns as CANDLE_DTYPE."""
+    import pandas as pd
+
     frame = pd.DataFrame({f: candles[f] for f in FIELDS})
     frame.index = pd.to_datetime(frame["ts"], unit="ms", utc=True)
     frame.index.name = "time"

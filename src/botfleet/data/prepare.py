@@ -45,7 +45,7 @@ class PrepareReport:
         return [o for o in self.outcomes if o.source == "missing"]
 
 
-def _file_for(folder: Path, exchange_id: str, symbol: str, tf: str) -> Path | None:
+def file_for(folder: Path, exchange_id: str, symbol: str, tf: str) -> Path | None:
     stem = f"{exchange_id}_{symbol.replace('/', '-').replace(':', '-')}_{tf}"
     for ext in (".csv", ".csv.gz", ".parquet", ".feather"):
         if (folder / (stem + ext)).exists():
@@ -54,7 +54,7 @@ def _file_for(folder: Path, exchange_id: str, symbol: str, tf: str) -> Path | No
 
 
 def _from_folder(folder: Path, exchange_id: str, need: Need):
-    path = _file_for(folder, exchange_id, need.symbol, need.timeframe)
+    path = file_for(folder, exchange_id, need.symbol, need.timeframe)
     if path is not None:
         return read_candles(path), f"file {path}"
     if need.timeframe.endswith("M"):
@@ -63,7 +63,7 @@ def _from_folder(folder: Path, exchange_id: str, need: Need):
         if lower == need.timeframe or timeframe_ms(lower) >= timeframe_ms(need.timeframe) or \
                 timeframe_ms(need.timeframe) % timeframe_ms(lower):
             continue
-        path = _file_for(folder, exchange_id, need.symbol, lower)
+        path = file_for(folder, exchange_id, need.symbol, lower)
         if path is not None:
             return resample(read_candles(path), lower, need.timeframe), \
                 f"resampled from {lower} file {path}"

@@ -29,9 +29,10 @@ arrays as long as its inputs. Two numbers describe their start:
 
 Session VWAP is calendar-anchored, not bar-anchored: its first value needs the bars since the
 current session began, which no bar count can state without the timeframe (see
-`kernels_session.session_bars`). Its warm-up is 0, and the first, possibly partial session is
-NaN unless the data starts exactly on the session boundary, so a value is never a partial
-session's: a window's values are NaN or equal to the full history's.
+`kernels_session.session_bars`). Its bar warm-up is 0 and its `calendar_warmup` (params,
+timeframe) gives the session's bars, which the compiler adds. The first, possibly partial
+session is NaN unless the data starts exactly on the session boundary, so a value is never a
+partial session's: a window's values are NaN or equal to the full history's.
 
 Groups follow TA-Lib's names so the UI shows one set.
 """
@@ -44,16 +45,39 @@ from typing import Any
 
 import numpy as np
 
-from botfleet.indicators import kernels_session, kernels_stateful
-from botfleet.indicators.kernels import (
-    NO_OUTPUT,
-    atr,
-    decay_bars,
-    rolling_extremes,
-    rolling_stats,
-    smooth,
-)
 from botfleet.indicators.registry import Indicator, Param, Registry
+
+NO_OUTPUT = np.empty(0)  # pass for an output a kernel should not write
+
+
+class _Lazy:
+    """The kernel modules, imported on first use: importing numba costs ~0.7 s, which
+    `botfleet validate` (it compiles strategies but computes nothing) should not pay."""
+
+    def __getattr__(self, name: str):
+        from botfleet.indicators import kernels, kernels_session, kernels_stateful
+
+        for module in (kernels, kernels_session, kernels_stateful):
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+
+_k = _Lazy()
+
+
+def decay_bars(alpha: float, tol: float = 1e-12) -> int:
+    """Bars until a seed weighted (1 - alpha) per bar falls below `tol` (the same rule as the
+    TA-Lib entries' convergence allowance)."""
+    if alpha >= 1.0:
+        return 0
+    return math.ceil(math.log(tol) / math.log1p(-alpha))
+
+
+def session_bars(anchor: str, timeframe_ms: int) -> int:
+    """Most bars one `anchor` session can hold (a month counts 31 days)."""
+    days = {"day": 1, "week": 7, "month": 31}[anchor]
+    return math.ceil(days * 86_400_000 / timeframe_ms)
 
 MAX_PERIOD = 10_000
 
@@ -77,8 +101,8 @@ def vwap(ts, high, low, close, volume, anchor="day", k=1.0):
     the first session unless the data starts on its boundary."""
     t = np.ascontiguousarray(ts, dtype=np.int64)
     out = _outputs(len(t), 3)
-    kernels_session.session_vwap(t, _f(high), _f(low), _f(close), _f(volume),
-                                 kernels_session.anchor_code(anchor), float(k), *out)
+    _k.session_vwap(t, _f(high), _f(low), _f(close), _f(volume),
+                    _k.anchor_code(anchor), float(k), *out)
     return out
 
 
@@ -89,9 +113,9 @@ def supertrend(high, low, close, period=10, multiplier=3.0):
     (whose line and trend this matches exactly)."""
     h, lo, c = _f(high), _f(low), _f(close)
     a = np.empty(len(c))
-    atr(h, lo, c, int(period), a)
+    _k.atr(h, lo, c, int(period), a)
     out = _outputs(len(c), 4)
-    kernels_stateful.supertrend(h, lo, c, a, float(multiplier), *out)
+    _k.supertrend(h, lo, c, a, float(multiplier), *out)
     return out
 
 
@@ -109,9 +133,9 @@ def ichimoku(high, low, close, tenkan=9, kijun=26, senkou=52):
     h, lo = _f(high), _f(low)
     n, d = len(h), int(kijun)
     t, k, sa, sb = _outputs(n, 4)
-    rolling_extremes(h, lo, int(tenkan), 0, NO_OUTPUT, NO_OUTPUT, t)
-    rolling_extremes(h, lo, d, 0, NO_OUTPUT, NO_OUTPUT, k)
-    rolling_extremes(h, lo, int(senkou), d, NO_OUTPUT, NO_OUTPUT, sb)
+    _k.rolling_extremes(h, lo, int(tenkan), 0, NO_OUTPUT, NO_OUTPUT, t)
+    _k.rolling_extremes(h, lo, d, 0, NO_OUTPUT, NO_OUTPUT, k)
+    _k.rolling_extremes(h, lo, int(senkou), d, NO_OUTPUT, NO_OUTPUT, sb)
     sa[: min(d, n)] = np.nan
     if d < n:
         np.add(t[: n - d], k[: n - d], out=sa[d:])
@@ -131,8 +155,8 @@ def keltner(high, low, close, period=20, atr_period=10, multiplier=2.0):
     h, lo, c = _f(high), _f(low), _f(close)
     p = int(period)
     mid, band = np.empty(len(c)), np.empty(len(c))
-    smooth(c, p, 2.0 / (p + 1), mid)
-    atr(h, lo, c, int(atr_period), band)
+    _k.smooth(c, p, 2.0 / (p + 1), mid)
+    _k.atr(h, lo, c, int(atr_period), band)
     band *= float(multiplier)
     mid[: max(p - 1, int(atr_period))] = np.nan  # the middle starts with the bands
     return mid + band, mid, mid - band
@@ -142,7 +166,7 @@ def donchian(high, low, period=20):
     """Donchian channel over the last `period` bars, the current one included."""
     h = _f(high)
     out = _outputs(len(h), 3)
-    rolling_extremes(h, _f(low), int(period), 0, *out)
+    _k.rolling_extremes(h, _f(low), int(period), 0, *out)
     return out
 
 
@@ -150,7 +174,7 @@ def heikin_ashi(open_, high, low, close):
     """Heikin-Ashi candles; ha_open starts at (open+close)/2 of the first bar."""
     c = _f(close)
     out = _outputs(len(c), 4)
-    kernels_stateful.heikin_ashi(_f(open_), _f(high), _f(low), c, *out)
+    _k.heikin_ashi(_f(open_), _f(high), _f(low), c, *out)
     return out
 
 
@@ -159,7 +183,7 @@ def zscore(close, period=20):
     the deviation is 0 (a flat window)."""
     x = _f(close)
     z = np.empty(len(x))
-    rolling_stats(x, int(period), 0, NO_OUTPUT, NO_OUTPUT, z)
+    _k.rolling_stats(x, int(period), 0, NO_OUTPUT, NO_OUTPUT, z)
     return (z,)
 
 
@@ -173,7 +197,7 @@ def realized_vol(close, period=20, periods_per_year=0.0):
             np.divide(c[1:], c[:-1], out=r[1:])
             np.log(r[1:], out=r[1:])
     std = np.empty(len(c))
-    rolling_stats(r, int(period), 1, NO_OUTPUT, std, NO_OUTPUT)
+    _k.rolling_stats(r, int(period), 1, NO_OUTPUT, std, NO_OUTPUT)
     if periods_per_year > 0:
         std *= math.sqrt(periods_per_year)
     return (std,)
@@ -259,7 +283,8 @@ def indicators() -> list[Indicator]:
                    help="band width in volume-weighted deviations")),
             ("vwap", "upper", "lower"), vwap, _LOOKBACK["vwap"],
             "Session VWAP of the typical price, restarting each UTC day, week or month",
-            "Volume Indicators"),
+            "Volume Indicators",
+            calendar_warmup=lambda p, tf_ms: session_bars(p["anchor"], tf_ms)),
         Indicator(
             "supertrend", HLC,
             (_period("period", 10, help="ATR period (Wilder)"),

@@ -21,8 +21,6 @@ import math
 import numba
 import numpy as np
 
-NO_OUTPUT = np.empty(0)  # pass for an output a kernel should not write
-
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def rolling_extremes(high, low, p, lag, up, dn, mid):
@@ -259,16 +257,3 @@ def rolling_stats(x, p, ddof, mean, std, z):
             std[i] = sd
         if wz:
             z[i] = zz
-
-
-def decay_bars(alpha: float, tol: float = 1e-12) -> int:
-    """Bars after which a seed's weight (1 - alpha)**k in an exponential smoother is <= tol.
-
-    The convergence allowance of every recursive indicator: after it, a run started at any bar
-    and the full-history run differ by at most tol times their initial difference, so a start
-    discrepancy up to 1e6 times the value ends below 1e-6 of it. The same rule as the TA-Lib
-    entries' (`talib_funcs.DECAY` = ln(1e12)).
-    """
-    if alpha >= 1.0:
-        return 0
-    return math.ceil(math.log(tol) / math.log1p(-alpha))

@@ -109,15 +109,3 @@ def anchor_code(anchor: str | int) -> int:
     if isinstance(anchor, str):
         return ANCHORS[anchor]
     return int(anchor)
-
-
-def session_bars(anchor: str, timeframe_ms: int) -> int:
-    """Most bars of `timeframe_ms` one `anchor` session can hold (31 days for a month).
-
-    A window must reach back to the current session's start for its VWAP to have a value: the
-    history a live evaluation needs is up to this many bars, which a bar-count warm-up cannot
-    say without the timeframe.
-    """
-    days = {"day": 1, "week": 7, "month": 31}[anchor]
-    return math.ceil(days * DAY_MS / timeframe_ms)
-

@@ -11,6 +11,7 @@ no-look-ahead guarantee rests on that, and the registry tests check every entry 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import numpy as np
 INPUTS = ("ts", "open", "high", "low", "close", "volume")
 
 ParamType = Literal["int", "float", "choice"]
+REAL_LIMIT = 3e37  # TA-Lib's TA_REAL_MAX: its "unbounded" real parameters stop here
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Param:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{self.name} must be a number, not {value!r}"
+        if not math.isfinite(float(value)) or abs(float(value)) > REAL_LIMIT:
+            return f"{self.name} must be a finite number of at most {REAL_LIMIT:g} in size"
         if self.type == "int" and float(value) != int(value):
             return f"{self.name} must be a whole number, not {value}"
         if self.min is not None and value < self.min:
@@ -79,6 +83,9 @@ class Indicator:
     group: str = ""
     source: str = "botfleet"  # "talib", "botfleet" or "plugin:<module>"
     aliases: Mapping[str, str] = field(default_factory=dict)  # other output name -> canonical
+    # Calendar-anchored indicators (a session VWAP) need history back to the session start:
+    # bars that depend on the timeframe, (params, timeframe ms) -> bars, added to `warmup`.
+    calendar_warmup: Callable[[Mapping[str, Any], int], int] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -121,11 +128,19 @@ class Registry:
     def _ensure(self) -> None:
         if self._loaded:
             return
-        with self._lock:
+        with self._lock:  # re-entrant: a loader may look names up while registering
             if not self._loaded:
                 self._loaded = True
-                for load in self._loaders:
-                    load(self)
+                try:
+                    for load in self._loaders:
+                        load(self)
+                except BaseException:
+                    # a failed load must fail every lookup, not leave a silently partial
+                    # registry ("unknown indicator 'sma'") for the rest of the process
+                    self._loaded = False
+                    self._items = {k: v for k, v in self._items.items()
+                                   if not v.source.startswith(("talib", "botfleet"))}
+                    raise
 
     def register(self, indicator: Indicator, *, replace: bool = False) -> Indicator:
         """Add an indicator. A plugin may not silently shadow a built-in: pass replace=True."""

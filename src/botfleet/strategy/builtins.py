@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import talib
 
 # Argument kinds: "series" (float or bool series, or a number broadcast), "num" (a series of
 # numbers), "cond" (a condition), "period" (a whole number >= 1 known before the run), "lag"
@@ -28,6 +27,14 @@ class Builtin:
     run: Callable
     warmup: Callable[[list[int], dict], int]  # (argument warm-ups, constant args) -> bars
     doc: str
+
+
+def _ta():
+    """TA-Lib, imported on first use: it imports pandas, a second that `botfleet validate`
+    (which compiles but computes nothing) should not pay."""
+    import talib
+
+    return talib
 
 
 def _f(x) -> np.ndarray:
@@ -58,13 +65,16 @@ def _crosses_below(a, b):
     return out
 
 
-def _bars_since(cond):
-    """Bars since `cond` was last true (0 on the bar itself); NaN before it ever was."""
+def _bars_since(cond, n):
+    """Bars since `cond` was last true (0 on the bar itself), looking back at most n bars:
+    n when it was not true in that span. The cap keeps the value independent of where the
+    data starts, so a live window of warm-up length gives the backtest's value."""
+    cond = np.broadcast_to(np.asarray(cond, dtype=bool), np.shape(cond))
     idx = np.where(cond, np.arange(len(cond)), -1)
     last = np.maximum.accumulate(idx) if len(idx) else idx
     out = np.arange(len(cond), dtype=np.float64) - last
-    out[last < 0] = np.nan
-    return out
+    out[last < 0] = n
+    return np.minimum(out, n)
 
 
 def _rolling(fn):
@@ -77,8 +87,12 @@ def _rolling(fn):
 
 
 def _std(x, n):
-    return talib.STDDEV(x, timeperiod=n, nbdev=1.0) if n > 1 else np.where(np.isnan(x), np.nan,
-                                                                         0.0)
+    """TA-Lib's STDDEV, not pandas' rolling std: on BTC prices pandas' add-and-remove
+    updates drift by 1e-7 relative from an exact two-pass computation; TA-Lib stays at 1e-12
+    (the test compares both ways)."""
+    if n == 1:
+        return np.where(np.isnan(x), np.nan, 0.0)
+    return _ta().STDDEV(x, timeperiod=n, nbdev=1.0)
 
 
 def _lag_warm(w, c, name="n"):
@@ -102,13 +116,13 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("shift", (("x", "series"), ("n", "lag")), {"n": 1}, "same",
             lambda x, n: _shift(x, n), _lag_warm, "x as it was n bars ago"),
     Builtin("highest", (("x", "num"), ("n", "period")), {}, "float",
-            _rolling(lambda x, n: talib.MAX(x, timeperiod=n) if n > 1 else x), _window_warm,
+            _rolling(lambda x, n: _ta().MAX(x, timeperiod=n) if n > 1 else x), _window_warm,
             "highest x over the last n bars, this one included"),
     Builtin("lowest", (("x", "num"), ("n", "period")), {}, "float",
-            _rolling(lambda x, n: talib.MIN(x, timeperiod=n) if n > 1 else x), _window_warm,
+            _rolling(lambda x, n: _ta().MIN(x, timeperiod=n) if n > 1 else x), _window_warm,
             "lowest x over the last n bars, this one included"),
     Builtin("mean", (("x", "num"), ("n", "period")), {}, "float",
-            _rolling(lambda x, n: talib.SMA(x, timeperiod=n) if n > 1 else x), _window_warm,
+            _rolling(lambda x, n: _ta().SMA(x, timeperiod=n) if n > 1 else x), _window_warm,
             "mean of x over the last n bars"),
     Builtin("std", (("x", "num"), ("n", "period")), {}, "float", _rolling(_std), _window_warm,
             "population standard deviation of x over the last n bars"),
@@ -121,8 +135,9 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             lambda x, n: _f(x) > _shift(_f(x), n), _lag_warm, "x is above its value n bars ago"),
     Builtin("falling", (("x", "num"), ("n", "lag")), {"n": 1}, "bool",
             lambda x, n: _f(x) < _shift(_f(x), n), _lag_warm, "x is below its value n bars ago"),
-    Builtin("bars_since", (("cond", "cond"),), {}, "float", _bars_since, _same_warm,
-            "bars since cond was last true (0 when it is true now)"),
+    Builtin("bars_since", (("cond", "cond"), ("n", "period")), {"n": 500}, "float",
+            _bars_since, _lag_warm, "bars since cond was last true (0 when it is true "
+            "now), at most n (default 500)"),
     Builtin("maximum", (("a", "num"), ("b", "num")), {}, "float",
             lambda a, b: np.maximum(_f(a), _f(b)), _same_warm, "the larger of a and b, bar by bar"),
     Builtin("minimum", (("a", "num"), ("b", "num")), {}, "float",
@@ -131,7 +146,8 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("abs", (("x", "num"),), {}, "float", lambda x: np.abs(_f(x)), _same_warm,
             "absolute value"),
     Builtin("if_else", (("cond", "cond"), ("a", "num"), ("b", "num")), {}, "float",
-            lambda c, a, b: np.where(c, _f(a), _f(b)), _same_warm, "a where cond holds, else b"),
+            lambda cond, a, b: np.where(cond, _f(a), _f(b)), _same_warm,
+            "a where cond holds, else b"),
     Builtin("nz", (("x", "num"), ("value", "number")), {"value": 0.0}, "float",
             lambda x, value: np.where(np.isnan(_f(x)), value, _f(x)), _same_warm,
             "x with missing values replaced by value"),

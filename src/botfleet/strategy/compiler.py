@@ -8,6 +8,7 @@ computes `fast`'s definition on 4h candles. Identical sub-expressions share one 
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,11 @@ class Compiler:
 
     def compile(self, text: str) -> Val:
         """Compile a whole expression (raises ExprError located in `text`, or Failed)."""
-        return self.node(S.parse(text))
+        try:
+            return self.node(S.parse(text))
+        except RecursionError:
+            raise ExprError("expression is too long a chain of operations", 0, len(text),
+                            "split it into named indicators") from None
 
     def indicator(self, name: str) -> Val:
         """Compile the named indicator at the base timeframe (raises ExprError or Failed)."""
@@ -105,17 +110,27 @@ class Compiler:
                             n.end)
         raise self.unknown(n.name, n.start, n.end, "name")
 
+    def _tf_ms(self) -> int:
+        tf = self.tf or self.program.base_tf
+        return 31 * 86_400_000 * int(tf[:-1]) if tf.endswith("M") else timeframe_ms(tf)
+
     def field(self, name: str) -> Val:
         return self.step(("field", name), "float", 0,
                          lambda slots, data, f=name, tf=self.tf: field(data[tf], f))
 
     def unknown(self, word: str, start: int, end: int, what: str) -> ExprError:
+        if what == "function" and word in FIELDS:
+            return ExprError(f"'{word}' is a candle field, not a function", start, end,
+                             f"use it without ( ); shift({word}, n) reads earlier bars")
+        if what == "function" and word in self.sources:
+            return ExprError(f"'{word}' is a named indicator, not a function: use it without "
+                             "( )", start, end)
+        if what == "function" and word in self.params:
+            return ExprError(f"'{word}' is a parameter, not a function", start, end)
         pool = [*self.params, *self.sources, *FIELDS]
         if what == "function":
             pool = [*BUILTINS, *self.registry.names()]
         hint = did_you_mean(word, pool)
-        if hint is None and what == "function" and word in self.sources:
-            hint = f"'{word}' is a named indicator, not a function: use it without ( )"
         if hint is None and what == "name":
             hint = "names are parameters, indicators, and " + ", ".join(FIELDS)
         return ExprError(f"unknown {'indicator or function' if what == 'function' else 'name'}"
@@ -133,18 +148,31 @@ class Compiler:
             raise Failed(name)
         tree = self.parsed.get(name)
         if tree is None:
+            text = self.sources[name]
             try:
-                tree = S.parse(self.sources[name])
+                tree = S.parse(text)
             except ExprError as exc:
                 tree = exc
+            except RecursionError:
+                tree = ExprError("expression is too long a chain of operations", 0, len(text),
+                                 "split it into named indicators")
             self.parsed[name] = tree
         if isinstance(tree, ExprError):
             self.errors[name] = tree
             raise Failed(name)
         self.stack.append(name)
         try:
-            val = self.node(tree)
+            try:
+                val = self.node(tree)
+            except RecursionError:
+                raise ExprError("expression is too long a chain of operations", 0,
+                                len(self.sources[name]), "split it into named indicators"
+                                ) from None
         except ExprError as exc:
+            if self.tf != BASE and at is not None:
+                # the indicator is fine on its own; it is this use '@ tf' that cannot work
+                raise ExprError(f"'{name}' cannot be computed @ {self.tf}: {exc.message}",
+                                at.start, at.end, exc.hint) from None
             self.errors.setdefault(name, exc)  # reported once, at the indicator's own text
             raise Failed(name) from exc
         finally:
@@ -198,7 +226,14 @@ class Compiler:
         if a.kind == "const" and b.kind == "const":
             if n.op == "/" and b.const == 0:
                 raise ExprError("division by zero", n.right.start, n.right.end)
-            return Val("const", dtype, const=fn(a.const, b.const))
+            try:
+                value = fn(a.const, b.const)
+            except (OverflowError, ValueError, ZeroDivisionError) as exc:
+                raise ExprError(f"cannot compute {n.op} on these numbers: {exc}", n.start,
+                                n.end) from None
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ExprError("this arithmetic overflows", n.start, n.end)
+            return Val("const", dtype, const=value)
         ia, ib = a.slot, b.slot
         ca, cb = a.const, b.const
 
@@ -234,6 +269,10 @@ class Compiler:
             tf_len = timeframe_ms(n.timeframe) if not n.timeframe.endswith("M") else None
         except TimeframeError:
             raise ExprError(f"'{n.timeframe}' is not a timeframe", n.tf_start, n.end) from None
+        count = int(n.timeframe[:-1])
+        if count == 0 or (tf_len or count * 31 * 86_400_000) > 10 * 366 * 86_400_000:
+            raise ExprError(f"'{n.timeframe}' is not a usable timeframe", n.tf_start, n.end,
+                            "from the bot's timeframe up to 10 years, e.g. 4h, 1d, 1w, 1M")
         base_len = timeframe_ms(base_tf)
         if tf_len is not None and (tf_len < base_len or tf_len % base_len):
             rel = "shorter than" if tf_len < base_len else "not a whole multiple of"
@@ -335,7 +374,8 @@ class Compiler:
         if all(v.kind == "const" for _, v in slots) and slots:
             raise ExprError(f"{n.name}() needs a series, not only constants", n.start, n.end)
         warm = fn.warmup(warms, consts)
-        arg_slots = [(name, v.slot) for name, v in slots]
+        arg_slots = [(name, v.slot) for name, v in slots if v.kind != "const"]
+        consts |= {name: v.const for name, v in slots if v.kind == "const"}
         run_fn = fn.run
 
         def run(s, d):
@@ -346,6 +386,8 @@ class Compiler:
         if v.kind != "const" or v.dtype != "float":
             raise ExprError(f"'{name}' must be a number known before the run, not a series",
                             node.start, node.end, "use a number or a parameter")
+        if not math.isfinite(float(v.const)):
+            raise ExprError(f"'{name}' must be a finite number", node.start, node.end)
         if kind == "number":
             return float(v.const)
         if float(v.const) != int(v.const):
@@ -401,6 +443,8 @@ class Compiler:
                                 p.help or None)
             params[p.name] = p.coerce(value)
         warm = max((v.warmup for v in inputs), default=0) + ind.warmup(params)
+        if ind.calendar_warmup is not None:
+            warm += ind.calendar_warmup(params, self._tf_ms())
         slots = [v.slot for v in inputs]
         compute = ind.compute
         multi = len(ind.outputs) > 1

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from botfleet.config.loader import Entry, load_fleet
 from botfleet.config.problems import Problem, format_path
@@ -50,7 +49,11 @@ class Signals:
     warmup: int
     series: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self):
+        """A pandas DataFrame indexed by UTC open time (pandas is imported here: it costs a
+        second at start-up that `botfleet validate` need not pay)."""
+        import pandas as pd
+
         out = pd.DataFrame({"ts": self.ts, "entry_long": self.entry_long,
                             "exit_long": self.exit_long, "entry_short": self.entry_short,
                             "exit_short": self.exit_short, **self.series})
@@ -196,8 +199,6 @@ def compile_entry(entry: Entry, base_tf: str, overrides: dict | None = None,
             indicators[name] = compiler.indicator(name)
         except (ExprError, Failed):
             pass
-    for name, exc in compiler.errors.items():
-        problems.append(located(("indicators", name), exc))
     indicators = {k: v for k, v in indicators.items() if v.kind != "multi"} | {
         f"{k}.{o}": compiler.attr_of(v, o) for k, v in indicators.items() if v.kind == "multi"
         for o in v.indicator.outputs}
@@ -225,6 +226,8 @@ def compile_entry(entry: Entry, base_tf: str, overrides: dict | None = None,
                    for p in sorted(stops.atr_periods())}
     sizing, found = parse_sizing(data.get("sizing"), stops, where)
     problems += found
+    for name, exc in compiler.errors.items():  # after the rules: a use may expand one
+        problems.append(located(("indicators", name), exc))
     if "exit_short" in data and "entry_short" not in data:
         problems.append(where(("exit_short",), "exit_short without entry_short", None))
     if problems:

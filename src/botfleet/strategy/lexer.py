@@ -6,6 +6,7 @@ A hand-written lexer (not Python's tokenize) because the language has tokens Pyt
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ MAX_LENGTH = 4000  # an expression longer than this is a mistake, not a strategy
 
 KEYWORDS = {"and", "or", "not", "true", "false"}
 OPERATORS = ("<=", ">=", "==", "!=", "<", ">", "+", "-", "*", "/", "(", ")", ",", ".", "@", "=")
+_DIGITS = "0123456789"  # ASCII only: str.isdigit() also accepts '²' and other digits
 _NUMBER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TIMEFRAME = re.compile(r"\d+[smhdwM]\b")
@@ -46,7 +48,7 @@ def tokenize(text: str) -> list[Token]:
         if ch in " \t\r\n":
             i += 1
             continue
-        if out and out[-1].text == "@" and out[-1].kind == "op" and ch.isdigit():
+        if out and out[-1].text == "@" and out[-1].kind == "op" and ch in _DIGITS:
             m = _TIMEFRAME.match(text, i) or re.compile(r"\w+").match(text, i)
             if m.re is not _TIMEFRAME:
                 raise ExprError(f"'{m.group()}' is not a timeframe", i, m.end(),
@@ -54,7 +56,7 @@ def tokenize(text: str) -> list[Token]:
             out.append(Token("tf", m.group(), i, m.end(), m.group()))
             i = m.end()
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        if ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             i = _number(text, i, out)
             continue
         if m := _WORD.match(text, i):
@@ -82,12 +84,18 @@ def _number(text: str, i: int, out: list[Token]) -> int:
     m = _NUMBER.match(text, i)
     end = m.end()
     literal = m.group()
-    value: float | int = float(literal) if any(c in literal for c in ".eE") else int(literal)
+    value: float | int = float(literal)
+    if not any(c in literal for c in ".eE") and abs(value) < 2**53:
+        value = int(literal)
+    if not math.isfinite(value):
+        raise ExprError(f"number {literal[:20]}{'…' if len(literal) > 20 else ''} is too large",
+                        i, end)
     if end < len(text) and text[end] == "%":
         out.append(Token("num", text[i:end + 1], i, end + 1, value / 100))
         return end + 1
     if end < len(text) and (text[end].isalpha() or text[end] == "_"):
-        word = _WORD.match(text, end).group()
+        m = _WORD.match(text, end)
+        word = m.group() if m else text[end]
         hint = "write '@ " + literal + word + "' after an expression to read another timeframe" \
             if word in ("s", "m", "h", "d", "w", "M") else None
         raise ExprError(f"'{literal}{word}' is not a number", i, end + len(word), hint)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -66,6 +66,11 @@ class CandleStore(Protocol):
         """Delete candles with start <= ts < end; returns how many."""
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        """Every store is a context manager that closes on exit."""
+
+    def __exit__(self, *exc) -> None: ...
 
 
 def find_gaps(ts: np.ndarray, timeframe: str) -> list[Gap]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from functools import cached_property
+from typing import Self
 
 import numpy as np
 import psycopg
@@ -255,6 +256,12 @@ class SqlCandleStore:
             return count
         finally:
             raw.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         self.engine.dispose()
