@@ -85,6 +85,22 @@ def test_run_prints_the_plan_of_the_example_fleet(tmp_path):
     assert "eth-meanrev   paper  binance   ETH/USDT" in result.output
     assert "capital: 10000 USDT, allocated to enabled bots: 9000 USDT" in result.output
     assert "no order was sent" in result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("signals btc-trend"))
+    assert line.startswith("signals btc-trend BTC/USDT 1h (sma_cross): ")
+    assert int(line.split(": ")[1].split(" entries")[0]) > 10
+
+
+def test_validate_reports_a_strategy_expression_error_at_its_column(tmp_path):
+    fleet = _example_copy(tmp_path)
+    path = fleet / "strategies.d" / "sma_cross.yaml"
+    path.write_text(path.read_text().replace("fast_ma: sma(close, fast)",
+                                             "fast_ma: smaa(close, fast)"))
+    result = CliRunner().invoke(app, ["validate", str(fleet)])
+    assert result.exit_code == 1
+    row = next(i for i, x in enumerate(path.read_text().splitlines(), 1) if "smaa(" in x)
+    col = path.read_text().splitlines()[row - 1].index("smaa") + 1
+    assert f"sma_cross.yaml:{row}:{col}: indicators.fast_ma: unknown indicator or function " \
+        "'smaa' (did you mean 'sma'?)" in result.output
 
 
 def test_run_refuses_an_invalid_fleet(tmp_path, write):
