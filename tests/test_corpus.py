@@ -14,18 +14,10 @@ import pytest
 
 from botfleet.config import load_fleet
 
+from corpus_cases import assert_reported
+
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(p for p in CORPUS.iterdir() if p.is_dir())
-
-
-def _expected(case: Path) -> list[tuple[str, str]]:
-    out = []
-    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        file, row, col, fragment = line.split(":", 3)
-        out.append((f"{file}:{row}:{col}", fragment.strip()))
-    return out
 
 
 def _entry(case: Path) -> Path:
@@ -41,12 +33,5 @@ def test_corpus_is_large_enough():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_invalid_config_reports_exact_location(case: Path):
     load = load_fleet(_entry(case), display_root=case)
-    got = {f"{p.file}:{p.line}:{p.col}": str(p) for p in load.errors}
-    expected = _expected(case)
-    assert expected, f"{case.name}: expected.txt lists no error"
-    report = "\n".join(got.values())
-    for location, fragment in expected:
-        assert location in got, f"no error at {location}; got:\n{report}"
-        assert fragment in got[location], f"at {location}: {got[location]!r} lacks {fragment!r}"
-    assert set(got) == {loc for loc, _ in expected}, f"unexpected errors:\n{report}"
+    assert_reported(load.errors, case)
     assert not load.ok and load.fleet is None

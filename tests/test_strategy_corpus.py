@@ -27,18 +27,10 @@ import yaml
 from botfleet.strategy.declarative import load_strategy
 from botfleet.strategy.errors import StrategyError
 
+from corpus_cases import assert_reported, expected
+
 CORPUS = Path(__file__).parent / "strategy_corpus"
 CASES = sorted(p for p in CORPUS.iterdir() if p.is_dir())
-
-
-def _expected(case: Path) -> list[tuple[str, str]]:
-    out = []
-    for line in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        file, row, col, fragment = line.split(":", 3)
-        out.append((f"{file}:{row}:{col}", fragment.strip()))
-    return out
 
 
 def _timeframe(case: Path) -> str:
@@ -64,27 +56,11 @@ def test_strategy_corpus_is_large_enough():
     assert len(passing) >= 35, len(passing)
     for case in CASES:
         assert (case / "main.yaml").is_file(), f"{case.name}: no main.yaml"
-        assert _expected(case), f"{case.name}: expected.txt lists no error"
+        assert expected(case), f"{case.name}: expected.txt lists no error"
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_broken_strategy_reports_exact_locations(case: Path):
     with pytest.raises(StrategyError) as info:
         load_strategy(case / "main.yaml", _timeframe(case), _overrides(case), display_root=case)
-    problems = info.value.problems
-    report = "\n".join(str(p) for p in problems)
-    got: dict[str, list[str]] = {}
-    for p in problems:
-        got.setdefault(f"{p.file}:{p.line}:{p.col}", []).append(str(p))
-    want: dict[str, list[str]] = {}
-    for location, fragment in _expected(case):
-        want.setdefault(location, []).append(fragment)
-    for location, fragments in want.items():
-        assert location in got, f"no error at {location}; got:\n{report}"
-        messages = list(got[location])
-        for fragment in fragments:
-            match = next((m for m in messages if fragment in m), None)
-            assert match is not None, f"at {location}: no error with {fragment!r} in {messages}"
-            messages.remove(match)
-        assert not messages, f"at {location}, unexpected further errors: {messages}"
-    assert set(got) == set(want), f"unexpected errors:\n{report}"
+    assert_reported(info.value.problems, case)

@@ -163,6 +163,7 @@ def _latest_signals(load, fleet) -> None:
     """Each enabled bot's strategy on its stored candles: the newest bar's signals."""
     from botfleet.data.quality import iso
     from botfleet.data.store import SeriesKey, open_store
+    from botfleet.strategy.declarative import newest
     from botfleet.strategy.fleet import compiled_for_bots
 
     strategies = compiled_for_bots(load)
@@ -175,7 +176,7 @@ def _latest_signals(load, fleet) -> None:
                           for tf in strategy.timeframes}
                 sig = strategy.signals(candles, higher)
                 last = {k: int(getattr(sig, k).sum()) for k in ("entry_long", "exit_long")}
-                now = strategy.latest(candles[-strategy.window()[bot.timeframe]:], higher)
+                now = newest(sig)
                 flags = [k for k in ("entry_long", "exit_long", "entry_short", "exit_short")
                          if now[k]] or ["no signal"]
                 typer.echo(f"signals {name} {pair} {bot.timeframe} ({strategy.name}): "

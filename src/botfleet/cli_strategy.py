@@ -79,26 +79,6 @@ def _load(file: Path, timeframe: str, params: list[str] | None, name: str | None
         _fail(f"{len(exc.problems)} problem(s) in {file}")
 
 
-def _synthetic(n: int, timeframe: str):
-    """A random walk: enough to run the look-ahead check without market data."""
-    import numpy as np
-
-    from botfleet.data.candles import CANDLE_DTYPE, timeframe_ms
-
-    rng = np.random.default_rng(1)
-    out = np.empty(n, dtype=CANDLE_DTYPE)
-    out["ts"] = 1_600_000_000_000 // 86_400_000 * 86_400_000 + np.arange(n) * \
-        timeframe_ms(timeframe)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    out["open"] = np.roll(close, 1)
-    out["open"][0] = close[0]
-    out["close"] = close
-    out["high"] = np.maximum(out["open"], close) * (1 + rng.uniform(0, 0.005, n))
-    out["low"] = np.minimum(out["open"], close) * (1 - rng.uniform(0, 0.005, n))
-    out["volume"] = rng.uniform(1, 100, n)
-    return out
-
-
 @strategy_app.command()
 def check(file: Path = typer.Argument(..., help="Strategy YAML or plugin .py file."),
           timeframe: str = TF_OPT, param: list[str] | None = PARAMS_OPT,
@@ -123,9 +103,9 @@ def check(file: Path = typer.Argument(..., help="Strategy YAML or plugin .py fil
         typer.echo("stops: " + "; ".join(parts))
     typer.echo(f"sizing: {s.sizing.method} {s.sizing.value}")
     if file.suffix == ".py":
-        from botfleet.strategy.code import lookahead_bars
+        from botfleet.strategy.code import lookahead_bars, random_walk
 
-        bad = lookahead_bars(s, _synthetic(max(2000, 4 * s.warmup), timeframe))
+        bad = lookahead_bars(s, random_walk(max(2000, 4 * s.warmup), timeframe))
         if bad:
             _fail(f"look-ahead: signals at bars {bad[:5]} change when later candles are "
                   "removed; the code reads the future")

@@ -131,15 +131,14 @@ class Registry:
         with self._lock:  # re-entrant: a loader may look names up while registering
             if not self._loaded:
                 self._loaded = True
+                before = dict(self._items)
                 try:
                     for load in self._loaders:
                         load(self)
                 except BaseException:
                     # a failed load must fail every lookup, not leave a silently partial
                     # registry ("unknown indicator 'sma'") for the rest of the process
-                    self._loaded = False
-                    self._items = {k: v for k, v in self._items.items()
-                                   if not v.source.startswith(("talib", "botfleet"))}
+                    self._loaded, self._items = False, before
                     raise
 
     def register(self, indicator: Indicator, *, replace: bool = False) -> Indicator:

@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from botfleet.data.candles import timeframe_ms
+from botfleet.data.candles import CANDLE_DTYPE, timeframe_ms
 from botfleet.indicators import REGISTRY, Registry
 from botfleet.strategy.builtins import BUILTINS, field
-from botfleet.strategy.declarative import Signals
+from botfleet.strategy.declarative import Signals, live_window, newest, resolve_params
 from botfleet.strategy.program import BASE, Program, join, tf_ratio
 from botfleet.strategy.spec import (
     cooldown_bars,
@@ -139,20 +139,9 @@ class CodeStrategyRunner:
         self.cls, self.base_tf, self.registry = cls, base_tf, registry
         self.name = cls.name or cls.__name__
         where = _Where(f"{cls.__module__}.{cls.__name__}")
-        self.params = {k: v.default for k, v in cls.parameters.items()}
-        problems = []
-        for key, value in (overrides or {}).items():
-            spec = cls.parameters.get(key)
-            if spec is None:
-                problems.append(where(("parameters",), f"no parameter '{key}'"))
-            elif spec.range and not spec.range[0] <= value <= spec.range[1]:
-                problems.append(where(("parameters", key), f"{key}={value} is outside "
-                                      f"[{spec.range[0]}, {spec.range[1]}]"))
-            elif spec.choices and value not in spec.choices:
-                problems.append(where(("parameters", key), f"{key}={value!r} is not one of "
-                                      f"{list(spec.choices)}"))
-            else:
-                self.params[key] = value
+        declared = {k: {"default": v.default, "range": v.range, "choices": v.choices}
+                    for k, v in cls.parameters.items()}
+        self.params, problems = resolve_params({"parameters": declared}, overrides, where)
         self.stops, found = parse_stops(cls.stops, where)
         problems += found
         self.sizing, found = parse_sizing(cls.sizing, self.stops, where)
@@ -170,10 +159,6 @@ class CodeStrategyRunner:
         self.timeframes = list(cls.timeframes)
         self.warmup = self._measure_warmup()
 
-    @property
-    def shorts(self) -> bool:
-        return True
-
     def _run(self, candles, higher=None) -> tuple[dict, dict, int]:
         data = self._program.frames(candles, higher)
         warm: list[int] = []
@@ -182,17 +167,9 @@ class CodeStrategyRunner:
         return data, out, max(warm, default=0)
 
     def _measure_warmup(self) -> int:
-        """Run once on a tiny synthetic series: the indicator calls declare the warm-up."""
-        n = 64
-        ts = np.arange(n, dtype=np.int64) * timeframe_ms(self.base_tf)
-        synthetic = np.zeros(n, dtype=[("ts", "<i8"), ("open", "<f8"), ("high", "<f8"),
-                                       ("low", "<f8"), ("close", "<f8"), ("volume", "<f8")])
-        synthetic["ts"] = ts
-        for f in ("open", "high", "low", "close"):
-            synthetic[f] = 100 + np.sin(np.arange(n))
-        synthetic["volume"] = 1.0
+        """Run once on a short random walk: the indicator calls declare the warm-up."""
         with np.errstate(all="ignore"):
-            return self._run(synthetic)[2]
+            return self._run(random_walk(64, self.base_tf))[2]
 
     def signals(self, candles, higher=None) -> Signals:
         with np.errstate(all="ignore"):
@@ -213,16 +190,27 @@ class CodeStrategyRunner:
                        rules["exit_short"], max(warm, self.warmup))
 
     def window(self) -> dict[str, int]:
-        need = {self.base_tf: self.warmup + 1}
-        for tf in self.timeframes:
-            need[tf] = -(-(self.warmup + 1) * timeframe_ms(self.base_tf) // timeframe_ms(tf)) + 1
-        return need
+        return live_window(self.base_tf, self.warmup, self.timeframes)
 
     def latest(self, window, higher=None) -> dict:
-        s = self.signals(window, higher)
-        return {"ts": int(s.ts[-1]) if len(s.ts) else None, "ready": len(s.ts) > s.warmup,
-                **{k: bool(getattr(s, k)[-1]) if len(s.ts) else False
-                   for k in ("entry_long", "exit_long", "entry_short", "exit_short")}}
+        return newest(self.signals(window, higher))
+
+
+def random_walk(n: int, timeframe: str, seed: int = 1) -> np.ndarray:
+    """Synthetic candles: enough to measure warm-up and to run the look-ahead check without
+    market data."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(n, dtype=CANDLE_DTYPE)
+    out["ts"] = 1_600_000_000_000 // 86_400_000 * 86_400_000 + \
+        np.arange(n, dtype=np.int64) * timeframe_ms(timeframe)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    out["open"] = np.roll(close, 1)
+    out["open"][0] = close[0]
+    out["close"] = close
+    out["high"] = np.maximum(out["open"], close) * (1 + rng.uniform(0, 0.005, n))
+    out["low"] = np.minimum(out["open"], close) * (1 - rng.uniform(0, 0.005, n))
+    out["volume"] = rng.uniform(1, 100, n)
+    return out
 
 
 def lookahead_bars(strategy, candles: np.ndarray, checks: int = 20) -> list[int]:

@@ -86,14 +86,7 @@ class CompiledStrategy:
         return self.compiler.program.timeframes
 
     def window(self) -> dict[str, int]:
-        """Candles the live path needs per timeframe: the base timeframe's warm-up plus one,
-        and for each higher timeframe enough closed candles to cover it."""
-        need = {self.base_tf: self.warmup + 1}
-        base_ms = timeframe_ms(self.base_tf)
-        for tf in self.timeframes:
-            days = 31 * 86_400_000 * int(tf[:-1]) if tf.endswith("M") else timeframe_ms(tf)
-            need[tf] = -(-(self.warmup + 1) * base_ms // days) + 1
-        return need
+        return live_window(self.base_tf, self.warmup, self.timeframes)
 
     def signals(self, candles: np.ndarray, higher: dict[str, np.ndarray] | None = None
                 ) -> Signals:
@@ -123,13 +116,27 @@ class CompiledStrategy:
 
     def latest(self, window: np.ndarray, higher: dict[str, np.ndarray] | None = None) -> dict:
         """The newest bar's signals (the live path): same program, last element."""
-        s = self.signals(window, higher)
-        out = {"ts": int(s.ts[-1]) if len(s.ts) else None,
-               "ready": len(s.ts) > self.warmup}
-        for name in ("entry_long", "exit_long", "entry_short", "exit_short"):
-            arr = getattr(s, name)
-            out[name] = bool(arr[-1]) if len(arr) else False
-        return out
+        return newest(self.signals(window, higher))
+
+
+def live_window(base_tf: str, warmup: int, timeframes: list[str]) -> dict[str, int]:
+    """Candles the live path needs per timeframe: the base timeframe's warm-up plus one,
+    and for each higher timeframe enough closed candles to cover it."""
+    need = {base_tf: warmup + 1}
+    base_ms = timeframe_ms(base_tf)
+    for tf in timeframes:
+        length = 31 * 86_400_000 * int(tf[:-1]) if tf.endswith("M") else timeframe_ms(tf)
+        need[tf] = -(-(warmup + 1) * base_ms // length) + 1
+    return need
+
+
+def newest(s: Signals) -> dict:
+    """The last bar of `s`: what the live path acts on."""
+    out = {"ts": int(s.ts[-1]) if len(s.ts) else None, "ready": len(s.ts) > s.warmup}
+    for name in ("entry_long", "exit_long", "entry_short", "exit_short"):
+        arr = getattr(s, name)
+        out[name] = bool(arr[-1]) if len(arr) else False
+    return out
 
 
 def _number(value) -> Any:
