@@ -157,6 +157,8 @@ class BotConfig:
     tags: tuple[str, ...]
     source: str
     effective: Effective = field(repr=False, compare=False, default=None)
+    fills: dict | None = None  # the fill model (sim.fillmodel), merged like sizing
+    optimize: dict | None = None  # search settings for `botfleet optimize`/`walkforward`
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,8 @@ def _bot(load: FleetLoad, e: Entry, capital: Decimal | None) -> BotConfig:
         sizing=d.get("sizing"), risk=RiskLimits.from_data(d.get("risk")),
         notify=dict(d.get("notify") or {}),
         cycle=parse_schedule((d.get("schedule") or {}).get("cycle", "on_candle_close")),
-        warmup=d.get("warmup"), tags=tuple(d.get("tags") or ()), source=e.where, effective=eff)
+        warmup=d.get("warmup"), tags=tuple(d.get("tags") or ()), source=e.where, effective=eff,
+        fills=d.get("fills"), optimize=d.get("optimize"))
 
 
 def _anchor(url: str, base: Path) -> str:

@@ -1,0 +1,156 @@
+"""Engines for the state database and its Alembic migrations, run from code.
+
+The migrations ship inside the package (`storage/migrations/`) and the Alembic `Config` is built
+here, so `upgrade(url)` works from an installed wheel with no `alembic.ini`. The migration runs on
+a connection this module opens, inside one transaction that first takes a lock, so two processes
+starting at once on a fresh database do not both create the tables:
+- PostgreSQL: `pg_advisory_xact_lock` (taken in `migrations/env.py`), DDL is transactional;
+- SQLite: `BEGIN IMMEDIATE` (the pysqlite driver is put in manual-transaction mode for that, the
+  recipe SQLAlchemy documents), which also makes SQLite's DDL transactional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import StaticPool
+
+from botfleet.storage.migrations.options import context_options
+from botfleet.storage.urls import (
+    StateDatabaseError,
+    ensure_sqlite_dir,
+    is_memory,
+    parse_url,
+    redact,
+    scrub,
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    # manual transactions (see `_sqlite_begin`); foreign keys on, for ON DELETE CASCADE; WAL so
+    # the UI can read while a runner writes
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write")
+                         else "BEGIN")
+
+
+def state_engine(url: str | URL) -> Engine:
+    """An engine for the state database at `url` (see `urls.parse_url` for accepted forms)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True)
+    else:
+        ensure_sqlite_dir(parsed)
+        extra = {"poolclass": StaticPool} if is_memory(parsed) else {}
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **extra)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """One transaction; `write=True` takes SQLite's write lock at BEGIN, so a writer waits for
+    another writer instead of failing when it upgrades a read lock. Connection failures become
+    a `StateDatabaseError` naming the (redacted) URL."""
+    try:
+        conn = engine.connect()
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StateDatabaseError(f"cannot open the state database {redact(engine.url)!r}: "
+                                 f"{scrub(reason, engine.url)}") from None
+    with conn:
+        if write:
+            conn = conn.execution_options(write=True)
+        with conn.begin():
+            yield conn
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _with_engine(target: str | URL | Engine):
+    return (target, False) if isinstance(target, Engine) else (state_engine(target), True)
+
+
+def upgrade(target: str | URL | Engine, revision: str = "head") -> str | None:
+    """Migrate the state database to `revision` (default: the newest); returns the revision it
+    is at afterwards. Safe to call at every start: at head it only reads the version table."""
+    engine, owned = _with_engine(target)
+    try:
+        with transaction(engine, write=True) as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, revision)
+            except DBAPIError as exc:  # e.g. no right to create tables
+                reason = scrub(str(exc.orig or exc).strip().splitlines()[0], engine.url)
+                raise StateDatabaseError(f"migrating the state database {redact(engine.url)!r} "
+                                         f"to {revision} failed: {reason}") from exc
+            return _current(conn)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _migration_context(conn: Connection) -> MigrationContext:
+    return MigrationContext.configure(conn, opts=context_options())
+
+
+def _current(conn: Connection) -> str | None:
+    return _migration_context(conn).get_current_revision()
+
+
+def current_revision(target: str | URL | Engine) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    engine, owned = _with_engine(target)
+    try:
+        with transaction(engine) as conn:
+            return _current(conn)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def schema_diff(target: str | URL | Engine) -> list:
+    """What Alembic's autogenerate finds between the models and the database (an empty list when
+    the migrations produce exactly the models). Tables that are not botfleet's (Optuna's, the
+    candle store's) are ignored."""
+    from alembic.autogenerate import compare_metadata  # a check, not needed to run
+
+    from botfleet.storage.models import Base
+
+    engine, owned = _with_engine(target)
+    try:
+        with transaction(engine) as conn:
+            return compare_metadata(_migration_context(conn), Base.metadata)
+    finally:
+        if owned:
+            engine.dispose()
