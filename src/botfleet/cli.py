@@ -25,11 +25,19 @@ app.add_typer(schema_app, name="schema")
 
 
 def _add_data_commands() -> None:
+    from botfleet.cli_backtest import backtest
+    from botfleet.cli_bias import check_bias
+    from botfleet.cli_optimize import montecarlo, optimize, walkforward
     from botfleet.cli_data import data_app
     from botfleet.cli_strategy import strategy_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(strategy_app, name="strategy")
+    app.command("backtest")(backtest)
+    app.command("check-bias")(check_bias)
+    app.command("optimize")(optimize)
+    app.command("walkforward")(walkforward)
+    app.command("montecarlo")(montecarlo)
 
 
 _add_data_commands()
@@ -123,7 +131,8 @@ def run(path: Path | None = FLEET_ARG,
             None, envvar="BOTFLEET_DATA_DIR",
             help="Folder of candle files to load first (default: ../shared/data next to the "
                  "fleet, when present).")) -> None:
-    """The main job: validate the fleet, make sure its candles are stored, show the plan.
+    """The main job: validate the fleet, make sure its candles are stored, show the plan and
+    backtest every bot (reports in DATA_DIR/reports, runs in the state database).
 
     Trading cycles and schedules are added by later versions; today this never sends an order.
     """
@@ -157,6 +166,10 @@ def run(path: Path | None = FLEET_ARG,
     for line in summary_lines(fleet):
         typer.echo(line)
     _latest_signals(load, fleet)
+    from botfleet.cli_run import backtest_fleet
+
+    if not backtest_fleet(load, fleet):
+        raise typer.Exit(1)
 
 
 def _latest_signals(load, fleet) -> None:

@@ -132,7 +132,7 @@ def _strategy_target(path, pairs, timeframe, params, fills, capital, data, store
         detail = None
         if model.detail_timeframe:
             detail, _ = _candles(exchange, pair, model.detail_timeframe, None, store)
-        loaded.append(PairData(pair, candles, rules(pair), detail, source))
+        loaded.append(PairData(pair, candles, rules(pair), detail, source=source))
     base = {**strategy.params}
 
     def factory(params: dict):

@@ -184,7 +184,7 @@ class Compiler:
              indicator: Indicator | None = None) -> Val:
         key = (self.tf, *key)
         if key not in self.shared:
-            self.shared[key] = self.program.add(run, self.tf, repr(key[:3]))
+            self.shared[key] = self.program.add(run, self.tf, repr(key[:3]), key=key)
         return Val(kind, dtype, self.shared[key], warmup=warmup, key=key, indicator=indicator)
 
     # -- operators ----------------------------------------------------------------------

@@ -2,6 +2,12 @@
 entry point. A plugin module may define `CodeStrategy` subclasses and an `INDICATORS` list of
 `Indicator`s; indicators join the one registry (so YAML, code and the UI see them).
 
+A module may also define `OBJECTIVES = {"name": fn}`: custom optimisation objectives, used as
+`plugin:name` in `optimize.objectives` or `--objective`. `fn(metrics: dict) -> float` reads a
+backtest's metrics (`sim.metrics` names); it is maximised unless it has an attribute
+`direction = "minimize"`. Objectives live in a plain dict rather than a registry because only
+the optimiser reads them, and it is given the dict explicitly (no hidden global state).
+
 A plugin that fails to import is reported with its file and the exception, and the others
 still load: one broken file must not take the fleet down.
 """
@@ -12,6 +18,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -28,6 +35,7 @@ class Plugins:
     strategies: dict[str, type[CodeStrategy]] = field(default_factory=dict)
     indicators: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    objectives: dict[str, Callable[[dict], float]] = field(default_factory=dict)
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -65,6 +73,19 @@ def _collect(module: ModuleType, source: str, registry: Registry, found: Plugins
             found.errors.append(f"{source}: {exc}")
             continue
         found.indicators.append(ind.name)
+    objectives = getattr(module, "OBJECTIVES", {})
+    if not isinstance(objectives, dict):
+        found.errors.append(f"{source}: OBJECTIVES must be a dict of name -> function")
+        objectives = {}
+    for name, fn in objectives.items():
+        if not callable(fn) or getattr(fn, "direction", "maximize") not in ("maximize",
+                                                                            "minimize"):
+            found.errors.append(f"{source}: objective {name!r} must be a function with "
+                                "direction 'maximize' (default) or 'minimize'")
+        elif name in found.objectives and found.objectives[name] is not fn:
+            found.errors.append(f"{source}: objective name '{name}' is already taken")
+        else:
+            found.objectives[name] = fn
 
 
 def discover(folders=(Path("plugins"),), *, registry: Registry = REGISTRY,
