@@ -24,11 +24,12 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import load
 
 from botfleet.sim.engine import PairData, backtest
 from botfleet.sim.fillmodel import FillModel
 from botfleet.strategy.declarative import load_strategy
+
+from shared_data import load
 
 FAST, SLOW, FEE, CASH = 10, 30, 0.001, 10_000_000
 

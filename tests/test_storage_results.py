@@ -22,7 +22,6 @@ import optuna
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from storage_fixtures import BACKENDS, FIVE_YEARS_HOURLY, make_result, state_url  # noqa: F401
 
 from botfleet.sim.metrics import drawdown
 from botfleet.sim.records import TRADE_DTYPE, _dec, trades_to_objects
@@ -40,6 +39,8 @@ from botfleet.storage import (
 )
 from botfleet.storage.columns import from_json, to_json
 from botfleet.storage.db import alembic_config, transaction
+
+from storage_fixtures import BACKENDS, FIVE_YEARS_HOURLY, make_result, state_url  # noqa: F401
 
 TESTS = Path(__file__).resolve().parent
 TABLES = {"backtest_runs", "backtest_trades", "backtest_equity", "backtest_arrays",

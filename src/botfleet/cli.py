@@ -27,8 +27,8 @@ app.add_typer(schema_app, name="schema")
 def _add_data_commands() -> None:
     from botfleet.cli_backtest import backtest
     from botfleet.cli_bias import check_bias
-    from botfleet.cli_optimize import montecarlo, optimize, walkforward
     from botfleet.cli_data import data_app
+    from botfleet.cli_optimize import montecarlo, optimize, walkforward
     from botfleet.cli_strategy import strategy_app
 
     app.add_typer(data_app, name="data")
