@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from botfleet.cli_research import fail, load_target, parse_time
+from botfleet.cli_research import fail, load_target, parse_period
 
 FLEET_OPT = typer.Option(None, "--fleet", help="Fleet file or folder (default: ./fleet.yaml).")
 PAIR_OPT = typer.Option(None, "--pair", help="Pair to trade (repeatable); default: the bot's.")
@@ -69,9 +69,7 @@ def backtest(target: str = typer.Argument(..., help="A bot of the fleet, or a st
 
     if output not in ("text", "json"):
         fail(f"--format {output!r}: text or json", 2)
-    start_ms, end_ms = parse_time(start, "--start"), parse_time(end, "--end")
-    if start_ms is not None and end_ms is not None and start_ms > end_ms:
-        fail(f"--start {start} is after --end {end}", 2)
+    start_ms, end_ms = parse_period(start, end)
     t = load_target(target, fleet_path=fleet, pairs=pair or [], timeframe=timeframe,
                     params=param, fills=fill, capital=capital, data=data, store=store,
                     exchange=exchange, start_ms=start_ms, end_ms=end_ms)
@@ -83,8 +81,6 @@ def backtest(target: str = typer.Argument(..., help="A bot of the fleet, or a st
         fail(str(exc))
     if save:
         url = state or (t.fleet.storage.state if t.fleet else "sqlite:///data/state.db")
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         result.meta["run_id"] = save_result(result, url)
     if report:
         from botfleet.reports.html import render_html

@@ -48,6 +48,14 @@ def parse_time(text: str | None, option: str) -> int | None:
     return int(when.timestamp() * 1000)
 
 
+def parse_period(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """`--start`/`--end` as ms, checked to be in order."""
+    start_ms, end_ms = parse_time(start, "--start"), parse_time(end, "--end")
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        fail(f"--start {start} is after --end {end}", 2)
+    return start_ms, end_ms
+
+
 def fill_overrides(base: dict | None, items: list[str] | None) -> dict:
     """`--fill a.b=value` items merged onto `base` and checked against the `fills` schema."""
     import copy
@@ -133,10 +141,7 @@ def _strategy_target(path, pairs, timeframe, params, fills, capital, data, store
         if model.detail_timeframe:
             detail, _ = _candles(exchange, pair, model.detail_timeframe, None, store)
         loaded.append(PairData(pair, candles, rules(pair), detail, source=source))
-    base = {**strategy.params}
-
-    def factory(params: dict):
-        return _compile(path, strategy, timeframe, {**base, **params})
+    factory = _factory(path, strategy, timeframe)
 
     return Target(strategy.name, strategy, loaded, timeframe, model,
                   Decimal(str(capital)) if capital else DEFAULT_CAPITAL, strategy.sizing,
@@ -161,12 +166,11 @@ def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, star
     fleet = load.fleet
     bot = fleet.bots.get(name)
     if bot is None:
-        import difflib
+        from botfleet.config.problems import did_you_mean
 
-        close = difflib.get_close_matches(name, list(fleet.bots), n=1)
-        fail(f"no bot {name!r} in {fleet.path} and no strategy file by that name"
-             + (f"; did you mean {close[0]!r}?" if close else
-                f"; bots: {', '.join(sorted(fleet.bots))}"), 2)
+        hint = did_you_mean(name, fleet.bots)
+        fail(f"no bot {name!r} in {fleet.path} and no strategy file by that name; "
+             + (hint or f"bots: {', '.join(sorted(fleet.bots))}"), 2)
     if pairs:
         bot = replace(bot, pairs=tuple(pairs))
     if timeframe:
@@ -198,15 +202,20 @@ def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, star
                   dict(entry.data.get("parameters") or {}))
 
 
-def _compile(path: Path, first, timeframe: str, params: dict):
-    """The strategy file compiled again with other parameters (it compiled once already)."""
+def _factory(path: Path, first, timeframe: str):
+    """params -> the strategy file compiled again with them. A YAML file is parsed once and
+    compiled from its entry (0.5 ms rather than 2.5 ms per combination: a grid compiles
+    hundreds)."""
+    base = dict(first.params)
     if path.suffix == ".py":
         from botfleet.strategy.code import CodeStrategyRunner
 
-        return CodeStrategyRunner(first.cls, timeframe, params)
-    from botfleet.strategy.declarative import load_strategy
+        return lambda params: CodeStrategyRunner(first.cls, timeframe, {**base, **params})
+    from botfleet.config.loader import load_fleet
+    from botfleet.strategy.declarative import compile_entry
 
-    return load_strategy(path, timeframe, params)
+    entry = load_fleet(path).entries["strategy"][0]
+    return lambda params: compile_entry(entry, timeframe, {**base, **params})
 
 
 def _declared(path: Path, strategy) -> dict:

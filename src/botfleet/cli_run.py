@@ -7,8 +7,6 @@ the others still run; the job then exits non-zero so that a broken bot is never 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 COLUMNS = [("bot", 14, "{}"), ("pairs", 18, "{}"), ("tf", 4, "{}"), ("return", 9, "{:+.2%}"),
@@ -27,15 +25,6 @@ def _row(cells: list) -> str:
     return " ".join(out).rstrip()
 
 
-def _state_url(url: str, fleet_dir: Path) -> str:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        path = Path(url[len("sqlite:///"):])
-        path = path if path.is_absolute() else fleet_dir / path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
-    return url
-
-
 def backtest_fleet(load, fleet) -> bool:
     """Backtest every enabled bot; print the table; True when every bot ran."""
     from botfleet.cli_research import venue_rules
@@ -51,7 +40,7 @@ def backtest_fleet(load, fleet) -> bool:
     results, ok = [], True
     typer.echo("backtest of every bot on its stored candles (fill model: docs/backtesting.md)")
     typer.echo(_row([c[0] for c in COLUMNS]).replace("+", " "))
-    state = _state_url(fleet.storage.state, fleet.path.parent)
+    state = fleet.storage.state  # anchored to the fleet's folder by the loader
     with open_store(fleet.storage.candles) as store, ResultStore(state) as repo:
         for name, strategy in strategies.items():
             bot = fleet.bots[name]

@@ -110,7 +110,10 @@ def prepare(strategy, pairs: list[PairData], timeframe: str, fills: FillModel, *
         sig = strategy.signals(pair.candles, pair.higher)
         win = _window(pair.candles["ts"], start_ms, end_ms)
         per_pair.append((pair, sig, win))
-    ts = np.unique(np.concatenate([p.candles["ts"][w] for p, _, w in per_pair]))
+    if len(per_pair) == 1:  # stored candles are sorted and unique: no union to build
+        ts = np.ascontiguousarray(per_pair[0][0].candles["ts"][per_pair[0][2]])
+    else:
+        ts = np.unique(np.concatenate([p.candles["ts"][w] for p, _, w in per_pair]))
     if len(ts) == 0:
         raise ValueError("no candles inside the requested period for "
                          + ", ".join(p.symbol for p in pairs))
