@@ -195,10 +195,9 @@ def test_grid_path_gives_the_full_paths_numbers():
     assert type(one["sharpe"]) is float and type(one["n_trades"]) is int
     assert one["sharpe"] == grid["sharpe"][0] and one["max_drawdown"] == full[0]["max_drawdown"]
 
-    # with the sums reduced the same way the numbers are identical, not just close
+    # compute accumulates bar by bar as the kernel does: the numbers are identical, not close
     for r, m in zip(results, full, strict=True):
-        same = metrics.ratios_from_moments(
-            *metrics.return_moments(metrics.bar_returns(r.equity, CAPITAL)), 8760)
+        same = metrics.ratios_from_moments(*_kernel_moments(r.equity, CAPITAL), 8760)
         assert (same["sharpe"], same["sortino"], same["volatility"]) == \
             (m["sharpe"], m["sortino"], m["volatility"])
 
@@ -358,3 +357,33 @@ def test_metric_info_covers_every_computed_key_and_formats():
     assert metrics.format_metric("start", 1_600_560_000_000) == "2020-09-20 00:00"
     assert metrics.format_metric("sortino", -math.inf) == "-∞"
     assert metrics.format_metric("sharpe", math.nan) == "n/a"
+
+
+@pytest.mark.parametrize("case", ["trend", "hold", "ruin", "flat", "empty", "recovers"])
+def test_one_pass_curve_stats_equal_the_numpy_definitions(case):
+    """`metrics.compute` reads one compiled pass (`sim.curve_stats`); `bar_returns`, `drawdown`
+    and the exposure means are the readable definitions it must reproduce."""
+    from botfleet.sim import curve_stats as cs
+
+    curves = {k: eq for k, (_, eq) in _curves().items()}
+    curves["ruin"] = np.array([CAPITAL * 1.1, CAPITAL * 0.5, 0.0, -5.0, 0.0, 3.0])
+    curves["flat"] = np.full(50, float(CAPITAL))
+    curves["empty"] = np.zeros(0)
+    curves["recovers"] = np.array([CAPITAL, CAPITAL * 0.9, CAPITAL * 0.95, CAPITAL * 1.2,
+                                   CAPITAL * 1.1, CAPITAL * 1.1, CAPITAL * 1.3])
+    eq = curves[case]
+    rng = np.random.default_rng(7)
+    expo = rng.choice([0.0, 0.4, -1.2, np.nan, np.inf], size=len(eq))
+    got = cs.curve_stats(eq, float(CAPITAL), expo, 1e-12)
+    n, total, sumsq, neg = metrics.return_moments(metrics.bar_returns(eq, CAPITAL))
+    _, mdd, dd_bars = metrics.drawdown(eq, CAPITAL)
+    finite = np.where(np.isfinite(np.abs(expo)), np.abs(expo), 0.0)
+    assert got[cs.COUNT] == n
+    assert got[cs.SUM] == pytest.approx(total, rel=1e-9, abs=1e-12)
+    assert got[cs.SUMSQ] == pytest.approx(sumsq, rel=1e-9, abs=1e-12)
+    assert got[cs.NEGSQ] == pytest.approx(neg, rel=1e-9, abs=1e-12)
+    assert got[cs.MAX_DD] == pytest.approx(mdd, rel=1e-12, abs=1e-15)
+    assert got[cs.DD_BARS] == dd_bars
+    assert got[cs.EXPOSED] == np.sum(finite > 0)
+    assert got[cs.GROSS_SUM] == pytest.approx(finite.sum(), rel=1e-12)
+    assert got[cs.EQ_SUM] == pytest.approx(np.maximum(eq, 0).sum(), rel=1e-12)

@@ -23,6 +23,9 @@ KELLY = 4
 SIZE_KINDS = (EQUITY_FRACTION, QUOTE, BASE, RISK, KELLY)
 
 
+_KINDS = {"f": "f", "b": "b", "i": "iu"}
+
+
 def _check(name: str, arr: object, shape: tuple[int, ...], kind: str) -> None:
     """kind: 'f' float64, 'b' bool, 'i' any integer."""
     # ValueError, not TypeError: callers catch one error type for every bad input
@@ -31,8 +34,7 @@ def _check(name: str, arr: object, shape: tuple[int, ...], kind: str) -> None:
             f"{name}: expected a numpy array of shape {shape}, got {type(arr).__name__}")
     if arr.shape != shape:
         raise ValueError(f"{name}: shape {arr.shape}, expected {shape}")
-    ok = {"f": arr.dtype == np.float64, "b": arr.dtype == np.bool_,
-          "i": np.issubdtype(arr.dtype, np.integer)}[kind]
+    ok = arr.dtype.kind in _KINDS[kind] and (kind != "f" or arr.dtype.itemsize == 8)
     if not ok:
         want = {"f": "float64", "b": "bool", "i": "an integer dtype"}[kind]
         raise ValueError(f"{name}: dtype {arr.dtype}, expected {want} (shape {arr.shape})")
@@ -188,11 +190,11 @@ class AssetParams:
         shapes = {"A": (n_assets,), "TA": (n_bars, n_assets), "AK": (n_assets, k)}
         for name, (code, kind, _) in _PARAM_SPEC.items():
             _check(name, getattr(self, name), shapes[code], kind)
-        bad = ~np.isin(self.size_kind, SIZE_KINDS)
+        bad = (self.size_kind < min(SIZE_KINDS)) | (self.size_kind > max(SIZE_KINDS))
         if bad.any():
             raise ValueError(f"size_kind: unknown code {self.size_kind[bad][0]} "
                              f"(shape {self.size_kind.shape}); use {SIZE_KINDS}")
-        bad = ~np.isin(self.entry_kind, [int(x) for x in OrderType])
+        bad = (self.entry_kind < min(OrderType)) | (self.entry_kind > max(OrderType))
         if bad.any():
             raise ValueError(f"entry_kind: unknown code {self.entry_kind[bad][0]} "
                              f"(shape {self.entry_kind.shape})")

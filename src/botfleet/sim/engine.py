@@ -63,11 +63,12 @@ def _coverage(symbol: str, ts: np.ndarray, tf_ms: int, source: str) -> Coverage:
     return Coverage(symbol, int(ts[0]), int(ts[-1]), len(ts), span - len(ts), source)
 
 
-def _distance(dist, atr: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
+def _distance(dist, atr: np.ndarray | None) -> tuple[np.ndarray | float, bool]:
+    """Per-bar stop distance; a constant one is a scalar (broadcast when written)."""
     if dist is None:
-        return np.full(n, np.nan), True
+        return np.nan, True
     if dist.percent is not None:
-        return np.full(n, float(dist.percent)), True
+        return float(dist.percent), True
     return float(dist.atr_multiple) * atr, False
 
 
@@ -77,12 +78,13 @@ def _atr(candles: np.ndarray, period: int) -> np.ndarray:
     return talib.ATR(candles["high"], candles["low"], candles["close"], timeperiod=period)
 
 
-def _size_value(sizing: Sizing, candles: np.ndarray, tf: str) -> np.ndarray:
-    n = len(candles)
+def _size_value(sizing: Sizing, candles: np.ndarray, tf: str, win: slice
+                ) -> np.ndarray | float:
+    """Per-bar size parameter over the window; a constant one is a scalar."""
     value = sizing.value.fraction if hasattr(sizing.value, "fraction") else sizing.value
-    base = np.full(n, float(value))
     if sizing.method != "volatility_target":
-        return base
+        return float(value)
+    base = float(value)
     import talib
 
     from botfleet.sim.metrics import periods_per_year
@@ -93,7 +95,8 @@ def _size_value(sizing: Sizing, candles: np.ndarray, tf: str) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = base * float(sizing.target) / vol
     frac = np.where(np.isfinite(frac), frac, 0.0)
-    return np.minimum(frac, float(sizing.cap)) if sizing.cap is not None else frac
+    frac = np.minimum(frac, float(sizing.cap)) if sizing.cap is not None else frac
+    return frac[win]
 
 
 def prepare(strategy, pairs: list[PairData], timeframe: str, fills: FillModel, *,
@@ -119,37 +122,50 @@ def prepare(strategy, pairs: list[PairData], timeframe: str, fills: FillModel, *
                          + ", ".join(p.symbol for p in pairs))
     t_n, a_n = len(ts), len(pairs)
     shape = (t_n, a_n)
-    cols = {k: np.full(shape, np.nan) for k in ("open", "high", "low", "close", "volume")}
-    flags = {k: np.zeros(shape, dtype=bool)
-             for k in ("entry_long", "exit_long", "entry_short", "exit_short")}
-    sl, trail = np.full(shape, np.nan), np.full(shape, np.nan)
-    slip, sigma, size_value = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    # the arrays are written straight into the kernel's packed layout (no copy later); a pair
+    # whose window holds every bar of the timeline (ts is the union) fills its column whole
+    full = [len(c) == t_n for c in (p.candles["ts"][w] for p, _, w in per_pair)]
+    bars, sig_buf = kernel.bar_layers(shape), kernel.signal_layers(shape)
+    if not all(full):
+        bars[:] = np.nan
+        bars[[kernel.V_SLIP, kernel.V_SIGMA, kernel.V_SIZE]] = 0.0
+    cols = {k: bars[i] for k, i in (("open", kernel.B_OPEN), ("high", kernel.B_HIGH),
+                                   ("low", kernel.B_LOW), ("close", kernel.B_CLOSE),
+                                   ("volume", kernel.B_VOL))}
+    flags = {k: sig_buf[i] for k, i in (("entry_long", kernel.X_EL), ("exit_long", kernel.X_XL),
+                                       ("entry_short", kernel.X_ES),
+                                       ("exit_short", kernel.X_XS))}
+    sl, trail = bars[kernel.V_SL], bars[kernel.V_TRAIL]
+    slip, sigma, size_value = bars[kernel.V_SLIP], bars[kernel.V_SIGMA], bars[kernel.V_SIZE]
     sl_pct = trail_pct = True
     series: dict[str, np.ndarray] = {}
     coverage = []
     shorts = bool(fills.shorts)
     for a, (pair, sig, win) in enumerate(per_pair):
         c = pair.candles[win]
-        rows = np.searchsorted(ts, c["ts"])
+        rows = slice(None) if full[a] else np.searchsorted(ts, c["ts"])
         for k, arr in cols.items():
             arr[rows, a] = c[k]
         for k, arr in flags.items():
             arr[rows, a] = getattr(sig, k)[win]
         atrs = {p: _atr(pair.candles, p)[win] for p in stops.atr_periods()}
         d, sl_pct = _distance(stops.stop_loss, atrs.get(getattr(stops.stop_loss, "atr_period",
-                                                                 None)), len(c))
+                                                                 None)))
         sl[rows, a] = d
         tdist = stops.trailing.distance if stops.trailing else None
-        d, trail_pct = _distance(tdist, atrs.get(getattr(tdist, "atr_period", None)), len(c))
+        d, trail_pct = _distance(tdist, atrs.get(getattr(tdist, "atr_period", None)))
         trail[rows, a] = d
         slip[rows, a] = fills.slip_frac(c["high"], c["low"], c["close"])
         sigma[rows, a] = fills.sigma(c["close"])
-        size_value[rows, a] = _size_value(sizing, pair.candles, timeframe)[win]
+        size_value[rows, a] = _size_value(sizing, pair.candles, timeframe, win)
         prefix = f"{pair.symbol} " if a_n > 1 else ""
         for name, values in sig.series.items():
-            full = np.full(t_n, np.nan)
-            full[rows] = values[win]
-            series[prefix + name] = full
+            if full[a]:
+                series[prefix + name] = values[win]
+                continue
+            whole = np.full(t_n, np.nan)
+            whole[rows] = values[win]
+            series[prefix + name] = whole
         coverage.append(_coverage(pair.symbol, c["ts"], tf_ms, pair.source))
     if not shorts and flags["entry_short"].any():
         notes.append(f"{int(flags['entry_short'].sum())} short entry signals ignored: shorts "

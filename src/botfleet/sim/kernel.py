@@ -323,7 +323,9 @@ def run(t0, ctx, st, rec, curves, close_at_end, per_bar):
     pa, pi = ctx[2], ctx[3]
     fs, si, g, gi = st[0], st[1], st[3], st[4]
     eq_c, cash_c, expo_c = curves
-    n_fill, n_trade, n_rej = rec[0].size, rec[1].size, rec[2].size
+    # room check per bar: the counts must stay at or below these (buffer size minus one bar)
+    lim_f, lim_t = rec[0].size - per_bar[0], rec[1].size - per_bar[1]
+    lim_r = rec[2].size - per_bar[2]
     store = gi[H_STORE] != 0
     n_bars, n_assets = c.shape
     peak, maxdd, prev = g[G_PEAK], g[G_MAXDD], g[G_PREV]
@@ -331,8 +333,7 @@ def run(t0, ctx, st, rec, curves, close_at_end, per_bar):
     bim = gi[H_BIM]
     t = t0
     while t < n_bars:
-        if store and (gi[H_NF] + per_bar[0] > n_fill or gi[H_NT] + per_bar[1] > n_trade
-                      or gi[H_NR] + per_bar[2] > n_rej):
+        if store and (gi[H_NF] > lim_f or gi[H_NT] > lim_t or gi[H_NR] > lim_r):
             break
         # 1. the open: exits and gaps on every asset, then market entries
         for a in range(n_assets):
@@ -376,7 +377,7 @@ def run(t0, ctx, st, rec, curves, close_at_end, per_bar):
         if store:
             eq_c[t] = eq
             cash_c[t] = g[G_CASH]
-            expo_c[t] = gross / eq if eq > 0.0 else np.nan
+            expo_c[t] = gross  # divided by equity after the loop: a division a bar saved
         peak, maxdd, count, rsum, rsq, rneg = _stream(eq, prev, peak, maxdd, count, rsum,
                                                       rsq, rneg)
         prev = eq
@@ -433,15 +434,57 @@ def pack_params(p: AssetParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pa, pi, tp
 
 
+def bar_layers(shape: tuple[int, int]) -> np.ndarray:
+    """An uninitialised (N_BARS, T, A) buffer in the kernel's layout. A driver that writes the
+    market and per-bar parameters straight into its layers (`bars[B_OPEN]`, … `bars[V_SIZE]`,
+    each a C-contiguous (T, A) view) spares `pack_bars` a copy: on a million bars the copy
+    costs more than the simulation loop."""
+    return np.empty((N_BARS, *shape))
+
+
+def signal_layers(shape: tuple[int, int]) -> np.ndarray:
+    """A zeroed (4, T, A) bool buffer whose layers X_EL..X_XS can back a `Signals`."""
+    return np.zeros((4, *shape), dtype=np.bool_)
+
+
+def _layers_of(layers: tuple, depth: int, dtype) -> np.ndarray | None:
+    """The buffer that `layers` ((index, array) pairs) already are the layers of, or None."""
+    base = layers[0][1].base
+    if (not isinstance(base, np.ndarray) or base.ndim != 3 or base.shape[0] != depth
+            or base.dtype != dtype or not base.flags.c_contiguous
+            or len(layers) != depth):
+        return None
+    start, step = base.__array_interface__["data"][0], base.strides[0]
+    for k, arr in layers:
+        if (arr.base is not base or arr.shape != base.shape[1:]
+                or arr.__array_interface__["data"][0] != start + k * step):
+            return None
+    return base
+
+
 def pack_bars(market: Market, p: AssetParams) -> np.ndarray:
-    """Candles and the per-bar parameters as one (N_BARS, T, A) array."""
-    bars = np.empty((N_BARS, *market.shape))
-    for k, arr in ((B_OPEN, market.open), (B_HIGH, market.high), (B_LOW, market.low),
-                   (B_CLOSE, market.close), (B_VOL, market.volume), (V_SLIP, p.slip_frac),
-                   (V_SIGMA, p.sigma), (V_SL, p.sl), (V_TRAIL, p.trail),
-                   (V_SIZE, p.size_value)):
+    """Candles and the per-bar parameters as one (N_BARS, T, A) array (no copy when they are
+    already the layers of one, see `bar_layers`)."""
+    layers = ((B_OPEN, market.open), (B_HIGH, market.high), (B_LOW, market.low),
+              (B_CLOSE, market.close), (B_VOL, market.volume), (V_SLIP, p.slip_frac),
+              (V_SIGMA, p.sigma), (V_SL, p.sl), (V_TRAIL, p.trail), (V_SIZE, p.size_value))
+    packed = _layers_of(layers, N_BARS, np.float64)
+    if packed is not None:
+        return packed
+    bars = bar_layers(market.shape)
+    for k, arr in layers:
         bars[k] = arr
     return bars
+
+
+def pack_signals(signals: Signals) -> np.ndarray:
+    """Entry/exit flags as one (4, T, A) bool array (no copy when already packed)."""
+    layers = ((X_EL, signals.entry_long), (X_XL, signals.exit_long),
+              (X_ES, signals.entry_short), (X_XS, signals.exit_short))
+    packed = _layers_of(layers, 4, np.bool_)
+    if packed is not None:
+        return packed
+    return np.stack([arr for _, arr in layers]).astype(np.bool_)
 
 
 def pack_detail(detail: Detail | None, n_assets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -493,14 +536,12 @@ def simulate(market: Market, signals: Signals, params: AssetParams, capital: flo
     """Run the kernel over all bars and assets; see the module docstring for the semantics."""
     validate_inputs(market, signals, params, detail)
     n_bars, n_assets = market.shape
-    sig = np.stack([signals.entry_long, signals.exit_long, signals.entry_short,
-                    signals.exit_short]).astype(np.bool_)
-    ctx = make_ctx(market, sig, params, detail)
+    ctx = make_ctx(market, pack_signals(signals), params, detail)
     per_bar = per_bar_bounds(n_assets, params.tp_at.shape[1])
     st = new_state(n_assets, float(capital), int(params.kelly_lookback.max(initial=1)), True)
     rec = tuple(np.zeros(max(initial_records, 2 * int(n)), dtype=dt)
                 for n, dt in zip(per_bar, (FILL_DTYPE, TRADE_DTYPE, REJECT_DTYPE), strict=True))
-    curves = (np.full(n_bars, np.nan), np.full(n_bars, np.nan), np.full(n_bars, np.nan))
+    curves = (np.empty(n_bars), np.empty(n_bars), np.empty(n_bars))  # run writes every bar
     t = 0
     while True:
         t = run(t, ctx, st, rec, curves, close_at_end, per_bar)
@@ -512,7 +553,10 @@ def simulate(market: Market, signals: Signals, params: AssetParams, capital: flo
     gi = st[4]
     row = np.zeros(len(STAT_KEYS))
     stats_row(st, row)
-    return KernelOut(equity=curves[0], cash=curves[1], exposure=curves[2],
-                     fills=rec[0][: gi[H_NF]].copy(), trades=rec[1][: gi[H_NT]].copy(),
-                     rejects=rec[2][: gi[H_NR]].copy(), position=st[0][:, S_POS].copy(),
+    eq = curves[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exposure = np.where(eq > 0.0, curves[2] / eq, np.nan)
+    return KernelOut(equity=eq, cash=curves[1], exposure=exposure,
+                     fills=rec[0][: gi[H_NF]], trades=rec[1][: gi[H_NT]],
+                     rejects=rec[2][: gi[H_NR]], position=st[0][:, S_POS].copy(),
                      stats={k: float(v) for k, v in zip(STAT_KEYS, row, strict=True)})

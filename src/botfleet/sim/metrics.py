@@ -37,6 +37,18 @@ from typing import Any
 import numpy as np
 
 from botfleet.data.candles import timeframe_ms
+from botfleet.sim.curve_stats import (
+    COUNT,
+    DD_BARS,
+    EQ_SUM,
+    EXPOSED,
+    GROSS_SUM,
+    MAX_DD,
+    NEGSQ,
+    SUM,
+    SUMSQ,
+    curve_stats,
+)
 
 _YEAR_S = 365 * 86_400
 _UNDERWATER_TOL = 1e-12  # relative: float noise of a recovered curve is not a drawdown
@@ -194,23 +206,22 @@ def compute(result) -> dict[str, Any]:
     bars = len(equity)
     final = float(equity[-1]) if bars else capital
 
-    _, mdd, mdd_bars = drawdown(equity, initial=capital)
-    m: dict[str, Any] = ratios_from_moments(*return_moments(bar_returns(equity, capital)), ppy,
-                                            capital=capital, final_equity=final,
-                                            max_drawdown=mdd)
+    expo = np.asarray(result.exposure, dtype=np.float64)
+    cs = curve_stats(equity, capital, expo, _UNDERWATER_TOL)
+    mdd, mdd_bars = float(cs[MAX_DD]), int(cs[DD_BARS])
+    m: dict[str, Any] = ratios_from_moments(int(cs[COUNT]), float(cs[SUM]), float(cs[SUMSQ]),
+                                            float(cs[NEGSQ]), ppy, capital=capital,
+                                            final_equity=final, max_drawdown=mdd)
     m["max_drawdown"] = mdd
     m["max_drawdown_duration"] = mdd_bars
     m["max_drawdown_duration_s"] = mdd_bars * bar_s
     m.update(_trade_metrics(result.trades, bar_s))
-
-    expo = np.abs(np.asarray(result.exposure, dtype=np.float64))
-    expo = np.where(np.isfinite(expo), expo, 0.0)  # NaN where equity is gone: nothing held
-    m["exposure"] = float(np.mean(expo > 0)) if len(expo) else 0.0
-    m["avg_gross_exposure"] = float(expo.mean()) if len(expo) else 0.0
+    m["exposure"] = float(cs[EXPOSED]) / bars if bars else 0.0
+    m["avg_gross_exposure"] = float(cs[GROSS_SUM]) / bars if bars else 0.0
 
     fills = result.fills
     notional = float(np.sum(fills["amount"] * fills["price"])) if len(fills) else 0.0
-    mean_eq = float(np.maximum(equity, 0).mean()) if bars else 0.0
+    mean_eq = float(cs[EQ_SUM]) / bars if bars else 0.0
     m["turnover"] = notional / mean_eq if mean_eq > 0 else 0.0
     m["turnover_annual"] = m["turnover"] * ppy / bars if bars else 0.0
     m["fees_paid"] = float(fills["fee"].sum()) if len(fills) else 0.0
