@@ -171,3 +171,36 @@ def test_problems_never_echo_a_literal_secret(fleet, write):
     assert "literal secret in YAML under 'api_key'" in text
     assert "literal Apprise URL (URLs hold tokens) in YAML under 'url'" in text
     assert "literal password in a URL" in text
+
+
+def test_fleet_and_exchange_risk_profiles_apply_with_overrides(write, tmp_path):
+    """A `profile:` at fleet or exchange level brings its limits; keys beside it win (a bot's
+    risk already merged this way; the two upper levels used to drop the profile silently)."""
+    write("fleet.yaml", """
+        kind: fleet
+        version: 1
+        name: t
+        capital: {currency: USDT, total: 1000}
+        risk: {profile: tight, max_daily_loss: 5%}
+        defaults: {exchange: binance, timeframe: 1h}
+        exchanges:
+          - {name: binance, ccxt_id: binance, risk: {profile: tight, max_open_positions: 7}}
+        strategies:
+          - {name: s, entry: close > open, exit: close < open}
+        risk_profiles: [risk.d/*.yaml]
+        bots: []
+        """)
+    write("risk.d/tight.yaml", """
+        kind: risk
+        version: 1
+        name: tight
+        limits: {max_order_size: 25%, max_daily_loss: 2%, max_open_positions: 2}
+        """)
+    load = load_fleet(tmp_path / "fleet.yaml", display_root=tmp_path)
+    assert load.ok, "\n".join(map(str, load.problems))
+    f = load.fleet
+    assert f.risk.max_order_size == Percent(Decimal("0.25"))
+    assert f.risk.max_daily_loss == Percent(Decimal("0.05"))
+    ex = f.exchanges["binance"].risk
+    assert ex.max_order_size == Percent(Decimal("0.25")) and ex.max_open_positions == 7
+    assert ex.max_daily_loss == Percent(Decimal("0.02"))

@@ -196,7 +196,7 @@ class Fleet:
         return [b for b in self.bots.values() if b.enabled]
 
 
-def _exchange(e: Entry) -> ExchangeConfig:
+def _exchange(load: FleetLoad, e: Entry) -> ExchangeConfig:
     d = e.data
     rl = d.get("rate_limit") or {}
     fees = d.get("fees") or {}
@@ -210,7 +210,7 @@ def _exchange(e: Entry) -> ExchangeConfig:
         timeout_seconds=duration_seconds(d.get("timeout", "10s")),
         maker_fee=parse_percent(fees["maker"]) if "maker" in fees else None,
         taker_fee=parse_percent(fees["taker"]) if "taker" in fees else None,
-        risk=RiskLimits.from_data(d.get("risk")), source=e.where)
+        risk=_level_limits(load, d.get("risk")), source=e.where)
 
 
 def _strategy(e: Entry) -> StrategyConfig:
@@ -242,6 +242,16 @@ def _notifier(e: Entry) -> NotifierConfig:
 
 def _profile_limits(e: Entry) -> RiskLimits:
     return RiskLimits.from_data(e.data.get("limits"))
+
+
+def _level_limits(load: FleetLoad, risk: dict | None) -> RiskLimits:
+    """Fleet- or exchange-level limits: a named profile first, keys written beside it win
+    (bots get the same through `effective_bot`'s merge)."""
+    risk = dict(risk or {})
+    name = risk.get("profile")
+    entry = load.by_name("risk").get(name) if isinstance(name, str) else None
+    base = dict((entry.data.get("limits") or {}) if entry is not None else {})
+    return RiskLimits.from_data({**base, **risk})
 
 
 def _bot(load: FleetLoad, e: Entry, capital: Decimal | None) -> BotConfig:
@@ -289,8 +299,8 @@ def build_fleet(load: FleetLoad) -> Fleet:
         data=DataSettings(data.get("since"), data.get("on_bad_rows", "reject"),
                           float(data.get("outlier_sigma", 10))),
         capital_currency=capital.get("currency"), capital_total=total,
-        risk=RiskLimits.from_data(d.get("risk")), schedules=schedules,
-        exchanges={n: _exchange(e) for n, e in load.by_name("exchange").items()},
+        risk=_level_limits(load, d.get("risk")), schedules=schedules,
+        exchanges={n: _exchange(load, e) for n, e in load.by_name("exchange").items()},
         strategies={n: _strategy(e) for n, e in load.by_name("strategy").items()},
         notifiers={n: _notifier(e) for n, e in load.by_name("notifier").items()},
         risk_profiles={n: _profile_limits(e) for n, e in load.by_name("risk").items()},
