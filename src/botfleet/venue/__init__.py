@@ -1,18 +1,37 @@
-"""A local, Binance-compatible venue serving real recorded market data.
+"""A local, Binance-compatible exchange simulator on recorded (or seeded synthetic) markets.
 
-Tests and backtests need an exchange that behaves like Binance on the wire — paging, the forming
-candle, weights, errors, outages — without the internet and with data whose truth is known. This
-package is the seed of that simulator: market data (`market`), exchange rules (`rules`), wire
-formats (`binance_format`), the HTTP layer (`binance_http`), throttling (`limits`), scripted
-failures (`faults`) and the ccxt wiring (`ccxt_client`).
+Brokers, reconciliation and the paper/backtest parity need an exchange that behaves like Binance
+on the wire — signing, orders and fills, balances, errors, throttling, outages — without the
+internet and on data whose truth is known. See docs/venue.md. Parts: the clock shared with the
+bots (`clock`), market data (`market`, `synthetic`), exchange rules (`rules`, `filters`), the
+trading core (`exchange`: `accounts`, `book`, `tape`, `matching` on the backtest's fill rules),
+wire formats (`binance_format`, `trading_format`), HTTP (`binance_http`, `trading_http`,
+`control_http`, `auth`), throttling (`limits`), failures (`faults`, `fault_profile`) and the ccxt
+wiring (`ccxt_client`).
 """
 
-from botfleet.venue.binance_http import BinanceServer
-from botfleet.venue.ccxt_client import binance_client, point_at
-from botfleet.venue.faults import Fault, FaultPlan
-from botfleet.venue.limits import WeightLimiter
-from botfleet.venue.market import Clock, MarketData, market_id
-from botfleet.venue.rules import SymbolRules
+from importlib import import_module
 
-__all__ = ["BinanceServer", "Clock", "Fault", "FaultPlan", "MarketData", "SymbolRules",
-           "WeightLimiter", "binance_client", "market_id", "point_at"]
+# name -> module; imported on first use, so a server process never pays for ccxt or pandas
+_EXPORTS = {
+    "Account": "accounts", "Accounts": "accounts", "Balance": "accounts",
+    "BinanceServer": "binance_http", "VenueOrder": "book", "VenueTrade": "book",
+    "SimClock": "ccxt_client", "binance_client": "ccxt_client", "point_at": "ccxt_client",
+    "Clock": "clock", "SimExchange": "exchange", "FaultProfile": "fault_profile",
+    "Fault": "faults", "FaultPlan": "faults", "WeightLimiter": "limits",
+    "MarketData": "market", "market_id": "market", "SymbolRules": "rules",
+    "synthetic_market": "synthetic",
+}
+__all__ = ["Account", "Accounts", "Balance", "BinanceServer", "Clock", "Fault", "FaultPlan",
+           "FaultProfile", "MarketData", "SimClock", "SimExchange", "SymbolRules", "VenueOrder",
+           "VenueTrade", "WeightLimiter", "binance_client", "market_id", "point_at",
+           "synthetic_market"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'botfleet.venue' has no attribute {name!r}")
+    value = getattr(import_module(f"botfleet.venue.{module}"), name)
+    globals()[name] = value
+    return value

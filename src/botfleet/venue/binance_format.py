@@ -1,9 +1,9 @@
 """Binance spot REST payloads and errors, byte-compatible enough that the real ccxt parses them.
 
-Kept apart from the HTTP layer so the same shapes can be reused by a WebSocket stream or an order
-endpoint later, and so the wire format can be checked without a server. Shapes follow the real
-recordings in the shared data (`exchange_responses/binance/spot/`), updated to the current schema
-(`NOTIONAL` filter, `permissionSets`).
+Kept apart from the HTTP layer so the same shapes can be reused by a WebSocket stream later, and
+so the wire format can be checked without a server (trading payloads: `trading_format`). Shapes
+follow the real recordings in the shared data (`exchange_responses/binance/spot/`), updated to
+the current schema (`NOTIONAL` filter, `permissionSets`).
 
 Kline fields 8-11 (quote volume, trade count, taker-buy volumes) are not in the recorded data;
 they are sent as zeros rather than invented. ccxt reads only the first six.
@@ -20,6 +20,8 @@ INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
              "1d", "3d", "1w", "1M")
 MAX_KLINES = 1000
 DEFAULT_KLINES = 500
+MAX_NUM_ORDERS = 200  # open orders per account and symbol (the MAX_NUM_ORDERS filter)
+MAX_NUM_ALGO_ORDERS = 5  # ... of them with a stopPrice (MAX_NUM_ALGO_ORDERS)
 
 
 class BinanceError(Exception):
@@ -56,6 +58,12 @@ def invalid_value(name: str) -> BinanceError:
     return BinanceError(-1130, f"Data sent for parameter '{name}' is not valid.")
 
 
+def too_many_orders(limit: int, retry_after: int) -> BinanceError:
+    return BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per "
+                               "10 SECOND.", status=429,
+                        headers={"Retry-After": str(retry_after)})
+
+
 def too_much_weight(limit: int, retry_after: int) -> BinanceError:
     return BinanceError(
         -1003, f"Too much request weight used; current limit is {limit} request weight per "
@@ -79,11 +87,11 @@ def kline_rows(candles: np.ndarray, timeframe: str) -> list[list]:
             for c, ct in zip(candles, close, strict=True)]
 
 
-def symbol_info(symbol: str, rules: SymbolRules) -> dict:
+def symbol_info(symbol: str, rules: SymbolRules, status: str = "TRADING") -> dict:
     base, quote = symbol.split("/")
     return {
         "symbol": market_id(symbol),
-        "status": "TRADING",
+        "status": status,
         "baseAsset": base,
         "baseAssetPrecision": rules.base_precision,
         "quoteAsset": quote,
@@ -112,8 +120,8 @@ def symbol_info(symbol: str, rules: SymbolRules) -> dict:
             {"filterType": "NOTIONAL", "minNotional": rules.min_notional,
              "applyMinToMarket": True, "maxNotional": rules.max_notional,
              "applyMaxToMarket": False, "avgPriceMins": 5},
-            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": MAX_NUM_ORDERS},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": MAX_NUM_ALGO_ORDERS},
         ],
         "permissions": [],
         "permissionSets": [["SPOT"]],
@@ -123,18 +131,22 @@ def symbol_info(symbol: str, rules: SymbolRules) -> dict:
 
 
 def exchange_info(symbols: list[tuple[str, SymbolRules]], server_time: int,
-                  weight_limit: int) -> dict:
+                  weight_limit: int, status: dict[str, str] | None = None,
+                  order_limit: int = 100) -> dict:
+    """`status`: symbol -> 'TRADING' (default) or 'BREAK' (the venue cannot match it)."""
+    status = status or {}
     return {
         "timezone": "UTC",
         "serverTime": server_time,
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
              "limit": weight_limit},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+             "limit": order_limit},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
             {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
              "limit": 61000},
         ],
         "exchangeFilters": [],
-        "symbols": [symbol_info(s, r) for s, r in symbols],
+        "symbols": [symbol_info(s, r, status.get(s, "TRADING")) for s, r in symbols],
     }

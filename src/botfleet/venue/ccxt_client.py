@@ -10,6 +10,9 @@ on so paging behaves as in production.
 
 from __future__ import annotations
 
+import json
+import re
+
 import ccxt
 
 from botfleet.data.exchange_client import SPOT_OPTIONS, point_at
@@ -26,3 +29,52 @@ def binance_client(base_url: str, **config) -> ccxt.binance:
     exchange = ccxt.binance({"enableRateLimit": True, **config, "options": options})
     point_at(exchange, base_url)
     return exchange
+
+
+class SimClock:
+    """The venue's shared clock as a bot in another process sees it, through its own ccxt
+    client: `now_ms()` is Binance's `/api/v3/time`; moving the clock uses the simulator-only
+    `/sim/v1/clock` (see `control_http`), which settles every bar event up to the new time
+    before answering. Only meaningful against the simulator, never a real exchange."""
+
+    def __init__(self, exchange: ccxt.Exchange):
+        self._exchange = exchange
+        match = re.match(r"^https?://[^/]+", exchange.urls["api"]["public"])
+        if match is None:
+            raise ValueError("the ccxt client has no http(s) base URL")
+        self.url = match.group(0) + "/sim/v1/clock"
+
+    def now_ms(self) -> int:
+        return int(self._exchange.fetch_time())
+
+    def state(self) -> dict:
+        return self._call("GET", None)
+
+    def advance(self, ms: int) -> int:
+        return int(self._post({"advance": int(ms)})["now"])
+
+    def set(self, ms: int) -> int:
+        return int(self._post({"set": int(ms)})["now"])
+
+    def set_speed(self, speed: float, start_ms: int | None = None) -> dict:
+        body: dict = {"speed": float(speed)}
+        if start_ms is not None:
+            body["start"] = int(start_ms)
+        return self._post(body)
+
+    def _post(self, body: dict) -> dict:
+        return self._call("POST", json.dumps(body))
+
+    def _call(self, method: str, body: str | None) -> dict:
+        """The simulator's answer; its refusals (HTTP 400 with {"error": ...}) as ValueError."""
+        try:
+            return self._exchange.fetch(self.url, method, {"Content-Type": "application/json"},
+                                        body)
+        except ccxt.BaseError:
+            try:
+                error = json.loads(self._exchange.last_http_response or "{}").get("error")
+            except ValueError:
+                error = None
+            if error:
+                raise ValueError(f"simulator clock: {error}") from None
+            raise

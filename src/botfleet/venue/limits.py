@@ -56,3 +56,35 @@ class WeightLimiter:
     def reset(self) -> None:
         with self._lock:
             self._window, self._used = None, 0
+
+
+class OrderLimiter:
+    """Binance's ORDERS rate limit: new orders per account in fixed windows (100 per 10 s by
+    default). A broker that bursts orders must meet -1015 here rather than on the exchange.
+    Counted on the wall clock, like the weight: it limits real request rates."""
+
+    def __init__(self, limit: int = 100, *, window_s: float = 10.0,
+                 clock: Callable[[], float] = time.time):
+        self.limit = limit  # 0: no limit
+        self.window_s = window_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window, orders)
+
+    def charge(self, key: str) -> Charge:
+        with self._lock:
+            now = self.clock()
+            window = math.floor(now / self.window_s)
+            seen, count = self._counts.get(key, (window, 0))
+            if seen != window:
+                count = 0
+            retry = max(1, math.ceil((window + 1) * self.window_s - now))
+            if self.limit and count >= self.limit:
+                self._counts[key] = (window, count)
+                return Charge(False, count, retry)
+            self._counts[key] = (window, count + 1)
+            return Charge(True, count + 1, retry)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()

@@ -3,14 +3,15 @@
 Tests of ingestion must run against what an exchange really returns, including its awkward parts:
 history served page by page, gaps where the exchange published nothing, and the candle that is
 still forming at "now". So the venue keeps the recorded series untouched (no resampling, no
-gap filling) and decides visibility with a clock that is either the wall clock or a fixed,
-settable replay time. Everything opening at or before `now` is visible: the closed candles plus
-the forming one (`ts <= now < next_open(ts)`), exactly as Binance serves it. The forming candle
-carries its final recorded values (the data holds no intra-candle states); consumers must drop it
-anyway, with `botfleet.data.candles.closed_only`.
+gap filling) and decides visibility with the venue's clock (`venue.clock`: wall, manual or a
+faster-than-real-time replay). Everything opening at or before `now` is visible: the closed
+candles plus the forming one (`ts <= now < next_open(ts)`), exactly as Binance serves it. The
+forming candle carries its final recorded values (the data holds no intra-candle states);
+consumers must drop it anyway, with `botfleet.data.candles.closed_only`.
 
 Series are loaded on first use only: a test asking for BTC/USDT 1h must not pay for parsing
-every file in the data directory.
+every file in the data directory. A market carries a `label` (recorded, from which folder; or
+synthetic, with its seed) that the venue repeats to every client.
 """
 
 from __future__ import annotations
@@ -21,46 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from botfleet.data.candles import CANDLE_DTYPE, from_frame, next_open, now_ms
+from botfleet.data.candles import CANDLE_DTYPE, from_frame, next_open
+from botfleet.venue.clock import Clock
 from botfleet.venue.rules import SymbolRules, rules_for
 
 Loader = Callable[[], np.ndarray]
-# pandas 3 parses floats round-trip exactly by default (and deprecates the option); pandas 2 not.
-_EXACT_FLOATS = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 _FILE = re.compile(r"^(?P<exchange>[a-z0-9]+)_(?P<base>[A-Z0-9]+)-(?P<quote>[A-Z0-9]+)"
                    r"_(?P<tf>\d+[mhdwM])\.csv(?:\.gz)?$")
-
-
-class Clock:
-    """Server time in ms: the wall clock, or a fixed replay instant once `set()`."""
-
-    def __init__(self, fixed_ms: int | None = None):
-        self._lock = threading.Lock()
-        self._fixed = fixed_ms
-
-    def now_ms(self) -> int:
-        with self._lock:
-            return now_ms() if self._fixed is None else self._fixed
-
-    @property
-    def frozen(self) -> bool:
-        return self._fixed is not None
-
-    def set(self, ms: int | None) -> None:
-        """Freeze the clock at `ms`; `None` returns to the wall clock."""
-        with self._lock:
-            self._fixed = None if ms is None else int(ms)
-
-    def advance(self, ms: int) -> int:
-        """Move a frozen clock forward (replay); returns the new time."""
-        with self._lock:
-            if self._fixed is None:
-                raise RuntimeError("the wall clock cannot be advanced; set() a time first")
-            self._fixed += int(ms)
-            return self._fixed
 
 
 def market_id(symbol: str) -> str:
@@ -77,15 +47,23 @@ def close_times(ts: np.ndarray, timeframe: str) -> np.ndarray:
 
 def read_candle_file(path: Path) -> np.ndarray:
     """A shared-data CSV (plain or gzip) as a candle array, float values exactly as written."""
-    return from_frame(pd.read_csv(path, **_EXACT_FLOATS))
+    import pandas as pd  # only when a recorded file is read
+
+    # pandas 3 parses floats round-trip exactly by default (and deprecates the option)
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return from_frame(pd.read_csv(path, **exact))
 
 
 class MarketData:
     """symbol ('BTC/USDT') -> timeframe -> candle array, loaded lazily, plus the server clock."""
 
     def __init__(self, series: Mapping[str, Mapping[str, np.ndarray | Loader]], *,
-                 clock: Clock | None = None, rules: Mapping[str, SymbolRules] | None = None):
+                 clock: Clock | None = None, rules: Mapping[str, SymbolRules] | None = None,
+                 label: Mapping[str, object] | None = None):
         self.clock = clock or Clock()
+        # what the market is, told to every client (exchangeInfo, a response header) so that a
+        # synthetic demo market can never be mistaken for recorded data
+        self.label = dict(label or {"market": "arrays"})
         self._rules = dict(rules or {})
         self._lock = threading.Lock()
         self._loaders: dict[tuple[str, str], Loader] = {}
@@ -127,6 +105,7 @@ class MarketData:
             if tf in series.get(symbol, {}):  # both .csv and .csv.gz: take the plain file
                 continue
             series.setdefault(symbol, {})[tf] = (lambda p=path: read_candle_file(p))
+        kw.setdefault("label", {"market": "recorded", "source": str(root.resolve())})
         return cls(series, **kw)
 
     # --- catalogue -------------------------------------------------------------------------
