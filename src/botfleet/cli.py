@@ -28,16 +28,23 @@ def _add_data_commands() -> None:
     from botfleet.cli_backtest import backtest
     from botfleet.cli_bias import check_bias
     from botfleet.cli_data import data_app
+    from botfleet.cli_db import db_app
     from botfleet.cli_optimize import montecarlo, optimize, walkforward
+    from botfleet.cli_risk import kill, release
     from botfleet.cli_strategy import strategy_app
+    from botfleet.cli_venue import venue_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(db_app, name="db")
     app.add_typer(strategy_app, name="strategy")
+    app.add_typer(venue_app, name="venue")
     app.command("backtest")(backtest)
     app.command("check-bias")(check_bias)
     app.command("optimize")(optimize)
     app.command("walkforward")(walkforward)
     app.command("montecarlo")(montecarlo)
+    app.command("kill")(kill)
+    app.command("release")(release)
 
 
 _add_data_commands()

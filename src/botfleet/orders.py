@@ -72,17 +72,23 @@ class Reject(IntEnum):
 
 
 class OrderStatus(IntEnum):
-    NEW = 0  # written, not yet acknowledged by the exchange
+    """An order's life (`execution.order_machine` says which changes are allowed). The values
+    0-6 are the kernel's codes and stay as they are; later states are numbered after them."""
+
+    NEW = 0  # written, not yet sent
     OPEN = 1
     PARTIALLY_FILLED = 2
     FILLED = 3
     CANCELED = 4
     REJECTED = 5
     EXPIRED = 6
+    SUBMITTED = 7  # being sent: the request may have reached the exchange
+    UNKNOWN = 8  # the send's outcome is not known (timeout, network error): look it up
 
     @property
     def done(self) -> bool:
-        return self >= OrderStatus.FILLED
+        """Terminal: the exchange will not change this order any more."""
+        return OrderStatus.FILLED <= self <= OrderStatus.EXPIRED
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,7 @@ class BacktestArray(Base):
     run_id: Mapped[int] = mapped_column(_run_fk(), primary_key=True)
     name: Mapped[str] = mapped_column(String(160), primary_key=True)  # e.g. cash, series/sma
     data: Mapped[bytes] = mapped_column(LargeBinary)  # .npy, any dtype numpy saves unpickled
+
+# the trading-state and risk-state tables share this metadata (schema_diff, migrations)
+from botfleet.storage import risk_models as _risk_models  # noqa: F401
+from botfleet.storage import trading as _trading  # noqa: F401
