@@ -20,9 +20,11 @@ Targets (2-core machine), each measured in one run beside its peer:
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -80,6 +82,7 @@ def med(times):
 
 def strategy_path() -> Path:
     d = Path(tempfile.mkdtemp(prefix="bench_backtest_"))
+    atexit.register(shutil.rmtree, d, True)
     p = d / "sma_cross_plain.yaml"
     p.write_text(STRATEGY)
     return p
@@ -220,7 +223,7 @@ def bench_single(path: Path, runs: int, peer_runs: int) -> dict:
 # ----------------------------------------------------------------------------- 2
 
 def bench_kernel(path: Path, runs: int) -> dict:
-    from botfleet.sim import engine, kernel
+    from botfleet.sim import engine, kernel, kernel_pack
     from botfleet.strategy.declarative import load_strategy
 
     fills = fill_model()
@@ -238,8 +241,9 @@ def bench_kernel(path: Path, runs: int) -> dict:
         t, k = timed(loop, runs)
         sig = np.stack([prep.signals.entry_long, prep.signals.exit_long,
                         prep.signals.entry_short, prep.signals.exit_short])
-        t_ctx, _ = timed(lambda prep=prep, sig=sig: kernel.make_ctx(prep.market, sig,
-                                                                    prep.params, None), runs)
+        t_ctx, _ = timed(lambda prep=prep, sig=sig: kernel_pack.make_ctx(prep.market, sig,
+                                                                         prep.params, None),
+                         runs)
         n = prep.market.shape[0] * prep.market.shape[1]
         out[label] = {"times": t, "bars": n, "trades": len(k.trades), "ctx": t_ctx}
     return out

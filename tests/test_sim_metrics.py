@@ -202,6 +202,38 @@ def test_grid_path_gives_the_full_paths_numbers():
             (m["sharpe"], m["sortino"], m["volatility"])
 
 
+def test_one_runs_python_float_formulas_give_the_array_formulas_bits():
+    """`ratios_from_moments` and `trade_stats` compute one run in Python floats (numpy's cost
+    per 0-d operation is most of a metric's time); 0-d arrays take the array formulas, which the
+    grid uses. Both must give the same bits, edge cases included."""
+    rng = np.random.default_rng(3)
+    special = [0.0, -0.0, 1.0, -1.0, 1e-300, 1e300, math.inf, -math.inf, math.nan]
+
+    def pick():
+        return float(rng.choice(special)) if rng.random() < 0.2 else \
+            float(rng.uniform(-2, 2) * 10.0 ** rng.integers(-8, 9))
+
+    def same(a, b):
+        return type(a) is float and (a == b or (math.isnan(a) and math.isnan(b)))
+
+    for _ in range(3000):
+        count = int(rng.choice([0, 1, 2, int(rng.integers(3, 10**6))]))
+        args = (count, pick(), abs(pick()), abs(pick()), float(rng.choice([8760.0, 365.0, 12.0])))
+        kw = {"capital": float(rng.choice([1.0, 1e4])), "final_equity": pick(),
+              "max_drawdown": -abs(pick())}
+        fast = metrics.ratios_from_moments(*args, **kw)
+        arrays = metrics.ratios_from_moments(*map(np.asarray, args[:4]), args[4],
+                                             **{k: np.asarray(v) for k, v in kw.items()})
+        assert fast.keys() == arrays.keys()
+        assert all(same(fast[k], arrays[k]) for k in fast), (args, kw, fast, arrays)
+        n = int(rng.integers(0, 50))
+        trades = (n, int(rng.integers(0, n + 1)), abs(pick()), -abs(pick()))
+        fast = metrics.trade_stats(*trades)
+        with np.errstate(over="ignore"):  # the array path warns on 1e300 / 1e-300 (inf)
+            arrays = metrics.trade_stats(*map(np.asarray, trades))
+        assert all(same(fast[k], arrays[k]) for k in fast), (trades, fast, arrays)
+
+
 def test_grid_output_missing_a_key_is_named():
     with pytest.raises(KeyError, match="ret_negsq"):
         metrics.grid_metrics({"final_equity": np.ones(2)}, CAPITAL, "1h")

@@ -24,10 +24,13 @@ SIZE_KINDS = (EQUITY_FRACTION, QUOTE, BASE, RISK, KELLY)
 
 
 _KINDS = {"f": "f", "b": "b", "i": "iu"}
+_USUAL = {"f": np.dtype(np.float64), "b": np.dtype(np.bool_), "i": np.dtype(np.int64)}
 
 
 def _check(name: str, arr: object, shape: tuple[int, ...], kind: str) -> None:
     """kind: 'f' float64, 'b' bool, 'i' any integer."""
+    if type(arr) is np.ndarray and arr.dtype is _USUAL[kind] and arr.shape == shape:
+        return  # the usual case, checked without the attribute lookups below (39 per run)
     # ValueError, not TypeError: callers catch one error type for every bad input
     if not isinstance(arr, np.ndarray):
         raise ValueError(  # noqa: TRY004
@@ -117,6 +120,10 @@ _PARAM_SPEC: dict[str, tuple[str, str, object]] = {
     "kelly_cap": ("A", "f", 1.0),
 }
 _DTYPE = {"f": np.float64, "b": np.bool_, "i": np.int64}
+_SIZE_LO, _SIZE_HI = min(SIZE_KINDS), max(SIZE_KINDS)
+_ORDER_LO, _ORDER_HI = min(OrderType), max(OrderType)
+_NON_NEGATIVE = ("taker_fee", "maker_fee", "amount_step", "price_tick", "min_amount",
+                 "min_notional", "volume_cap")
 
 
 @dataclass
@@ -190,18 +197,20 @@ class AssetParams:
         shapes = {"A": (n_assets,), "TA": (n_bars, n_assets), "AK": (n_assets, k)}
         for name, (code, kind, _) in _PARAM_SPEC.items():
             _check(name, getattr(self, name), shapes[code], kind)
-        bad = (self.size_kind < min(SIZE_KINDS)) | (self.size_kind > max(SIZE_KINDS))
-        if bad.any():
-            raise ValueError(f"size_kind: unknown code {self.size_kind[bad][0]} "
-                             f"(shape {self.size_kind.shape}); use {SIZE_KINDS}")
-        bad = (self.entry_kind < min(OrderType)) | (self.entry_kind > max(OrderType))
-        if bad.any():
-            raise ValueError(f"entry_kind: unknown code {self.entry_kind[bad][0]} "
-                             f"(shape {self.entry_kind.shape})")
-        for name in ("taker_fee", "maker_fee", "amount_step", "price_tick", "min_amount",
-                     "min_notional", "volume_cap"):
-            if (getattr(self, name) < 0).any():
-                raise ValueError(f"{name}: negative value (shape {getattr(self, name).shape})")
+        # a backtest validates its inputs on every run: one reduction per check, not one per
+        # field, and the offender is looked for only once there is one
+        for name, lo, hi in (("size_kind", _SIZE_LO, _SIZE_HI), ("entry_kind", _ORDER_LO,
+                                                                   _ORDER_HI)):
+            codes = getattr(self, name)
+            if codes.size and (codes.min() < lo or codes.max() > hi):
+                bad = (codes < lo) | (codes > hi)
+                hint = f"; use {SIZE_KINDS}" if name == "size_kind" else ""
+                raise ValueError(f"{name}: unknown code {codes[bad][0]} "
+                                 f"(shape {codes.shape}){hint}")
+        if np.fmin.reduce(np.concatenate([getattr(self, n) for n in _NON_NEGATIVE]),
+                          initial=0.0) < 0:
+            name = next(n for n in _NON_NEGATIVE if (getattr(self, n) < 0).any())
+            raise ValueError(f"{name}: negative value (shape {getattr(self, name).shape})")
 
 
 @dataclass

@@ -25,26 +25,38 @@ def curve_stats(equity, initial, exposure, tol):
     peak = prev
     count = total = sumsq = negsq = exposed = gross = eq_sum = mdd = 0.0
     run = longest = 0
+    below = False  # the previous bar was more than tol under the peak
     for i in range(equity.shape[0]):
-        e = max(equity[i], 0.0)
-        r = e / prev - 1.0 if prev > 0.0 else 0.0
-        count += 1.0
-        total += r
-        sumsq += r * r
-        if r < 0.0:
-            negsq += r * r
-        if e >= peak:  # at the peak: no drawdown, no division
-            peak = e
-            run = 0
-        else:
-            dd = e / peak - 1.0 if peak > 0.0 else 0.0
-            mdd = min(mdd, dd)
-            if dd < -tol:
+        e = max(equity[np.uint64(i)], 0.0)  # unsigned: no negative-index handling per bar
+        if e == prev and e < np.inf:
+            # a flat bar (out of the market): its return is exactly 0 and its drawdown the
+            # previous bar's, so the sums and the low stand; only the counts move. Half the
+            # bars of a typical backtest, and the loop is bound by its two divisions.
+            count += 1.0
+            if below:
                 run += 1
                 longest = max(longest, run)
-            else:
+        else:
+            r = e / prev - 1.0 if prev > 0.0 else 0.0
+            count += 1.0
+            total += r
+            sumsq += r * r
+            neg = min(0.0, r)  # r if r < 0 else 0: a select, where a branch would be a coin flip
+            negsq += neg * neg
+            if e >= peak:  # at the peak: no drawdown, no division
+                peak = e
                 run = 0
-        x = abs(exposure[i])
+                below = False
+            else:
+                dd = e / peak - 1.0 if peak > 0.0 else 0.0
+                mdd = min(mdd, dd)
+                below = dd < -tol
+                if below:
+                    run += 1
+                    longest = max(longest, run)
+                else:
+                    run = 0
+        x = abs(exposure[np.uint64(i)])
         if np.isfinite(x):
             gross += x
             if x > 0.0:

@@ -134,26 +134,38 @@ class FillModel:
                     "sqrt(order / bar volume)")
         return " (no slippage)"
 
+    def slip_constant(self) -> float | None:
+        """The slippage fraction of every bar for the models that do not read the candles,
+        None for the others: a constant needs no per-bar array in the kernel."""
+        if self.slippage == "fixed":
+            return self.bps / 10_000.0
+        if self.slippage == "spread":
+            return None if self.spread == "estimate" else float(self.spread or 0) / 20_000.0
+        if self.slippage == "atr":
+            return None
+        return 0.0
+
     def slip_frac(self, high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
         """(T,) slippage fraction per fill bar for the price-based models (causal)."""
-        n = len(close)
-        if self.slippage == "fixed":
-            return np.full(n, self.bps / 10_000.0)
-        if self.slippage == "spread":
-            if self.spread == "estimate":
-                return _shift(_rolling_mean(corwin_schultz(high, low), 20) / 2.0)
-            return np.full(n, float(self.spread or 0) / 20_000.0)
-        if self.slippage == "atr":
-            import talib
+        constant = self.slip_constant()
+        if constant is not None:
+            return np.full(len(close), constant)
+        if self.slippage == "spread":  # the estimate
+            return _shift(_rolling_mean(corwin_schultz(high, low), 20) / 2.0)
+        import talib
 
-            atr = talib.ATR(high, low, close, timeperiod=self.atr)
-            return _shift(np.nan_to_num(self.multiple * atr / close, nan=0.0))
-        return np.zeros(n)
+        atr = talib.ATR(high, low, close, timeperiod=self.atr)
+        return _shift(np.nan_to_num(self.multiple * atr / close, nan=0.0))
+
+    def sigma_constant(self) -> float | None:
+        """As `slip_constant`, for `sigma`: only the volume model measures volatility."""
+        return None if self.slippage == "volume" else 0.0
 
     def sigma(self, close: np.ndarray) -> np.ndarray:
         """(T,) per-bar log-return volatility for the volume-impact model (causal)."""
-        if self.slippage != "volume":
-            return np.zeros(len(close))
+        constant = self.sigma_constant()
+        if constant is not None:
+            return np.full(len(close), constant)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.diff(np.log(close), prepend=np.nan)
         return _shift(np.nan_to_num(_rolling_std(r, self.lookback), nan=0.0))

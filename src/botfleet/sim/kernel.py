@@ -42,9 +42,11 @@ truncated to the amount step. Minimum amount/notional are checked on the whole o
 the pieces of a partial fill). Exits are never rejected: the kernel must always be able to
 flatten. Free cash = cash - current notional of open shorts (1x collateral; no borrow cost).
 
-Statistics are streamed per bar (returns from bar 1 on: eq[t] / eq[t-1] - 1; drawdown from
-the running peak starting at `capital`) so `simulate_grid` can report them without curves.
+Statistics are streamed per bar (returns eq[t] / eq[t-1] - 1, the first against `capital`;
+drawdown from the running peak starting at `capital`) so `simulate_grid` can report them
+without curves.
 """
+
 
 from __future__ import annotations
 
@@ -66,84 +68,19 @@ from botfleet.sim.kernel_orders import (
     refresh_triggers,
     work_entry_intrabar,
 )
+from botfleet.sim.kernel_pack import make_ctx, pack_signals, per_bar_bounds
 from botfleet.sim.kernel_state import (
+    _INLINE,
     _JIT,
     B_CLOSE,
     B_HIGH,
     B_LOW,
     B_OPEN,
-    B_VOL,
-    G_CASH,
-    G_EQUITY,
-    G_FEES,
-    G_GL,
-    G_GP,
-    G_MAXDD,
-    G_PEAK,
-    G_PREV,
-    G_RNEG,
-    G_RSQ,
-    G_RSUM,
-    H_BIM,
-    H_NF,
-    H_NR,
-    H_NT,
-    H_NWINS,
-    H_RCOUNT,
-    H_STORE,
-    I_ARMED,
-    I_DIR,
-    I_EN,
-    I_EN_DIR,
-    I_EN_KIND,
-    I_ENTRY_BAR,
-    I_EX,
-    I_EX_REASON,
-    I_LAST_EXIT,
     MARKET,
-    N_BARS,
-    N_PF,
-    N_PI,
-    P_EN_OFF,
-    P_IMPACT,
-    P_KELLY_CAP,
-    P_KELLY_FRAC,
-    P_MAKER,
-    P_MIN_AMT,
-    P_MIN_NOT,
-    P_SL_OFF,
-    P_STEP,
-    P_TAKER,
-    P_TICK,
-    P_TRAIL_ACT,
-    P_VOLCAP,
-    Q_COOLDOWN,
-    Q_EN_KIND,
-    Q_EXPIRY,
-    Q_KELLY_LB,
-    Q_MAX_ENTRIES,
-    Q_SHORT,
-    Q_SIZE_KIND,
-    Q_SL_PCT,
-    Q_TIME_LIMIT,
-    Q_TRAIL_PCT,
     R_END,
     R_REVERSE,
     R_SIGNAL,
     R_TIME_LIMIT,
-    S_EAMT,
-    S_EVAL,
-    S_LAST_CLOSE,
-    S_PEAK,
-    S_POS,
-    S_TRAIL_DIST,
-    S_TRIG_STOP,
-    S_TRIG_TP,
-    V_SIGMA,
-    V_SIZE,
-    V_SL,
-    V_SLIP,
-    V_TRAIL,
     X_EL,
     X_ES,
     X_XL,
@@ -159,12 +96,21 @@ STAT_KEYS = ("final_equity", "n_trades", "n_wins", "gross_profit", "gross_loss",
 
 # ---------------------------------------------------------------- the bar step
 #
-# The hot helpers take scalars only: a numba call that receives arrays reference-counts each of
-# them (a few ns apiece, even when inlined), which alone would cost more than a whole bar. So
-# the loop reads the flat arrays itself and calls the order code only on events.
+# The loop reads the flat arrays itself and calls the order code only on events. A bar where no
+# asset has a working order or a reachable stop or take-profit (`busy` false) skips the open and
+# intrabar steps; while that holds and no trail moves, `_coast` runs the bars in a short loop
+# that only marks to market, up to a bar whose signals or time limit need the full step. The
+# statistics and the exposure follow in passes of their own over the equity curve.
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
+def _ix(t):
+    """Bar t as an index numba need not wrap around: a signed index costs each access a test
+    and a correction for negative values (counted from the end), a third of a quiet bar."""
+    return np.uint64(t)
+
+
+@njit(**_INLINE)
 def _gap_hit(d, op, trig_stop, trig_tp) -> bool:
     """The open reached the position's stop or nearest take-profit (False for a NaN open)."""
     if d > 0:
@@ -172,7 +118,7 @@ def _gap_hit(d, op, trig_stop, trig_tp) -> bool:
     return op >= trig_stop or op <= trig_tp
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _range_hit(d, hi, lo, trig_stop, trig_tp) -> bool:
     """The bar's range reached the stop or the nearest take-profit (False for a NaN bar)."""
     if d > 0:
@@ -180,7 +126,21 @@ def _range_hit(d, hi, lo, trig_stop, trig_tp) -> bool:
     return hi >= trig_stop or lo <= trig_tp
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
+def _armed(s) -> bool:
+    """The asset holds a position whose stop or take-profit a finite price can reach (the
+    triggers are -inf/+inf when unset): only then are the bar's high and low worth reading."""
+    d = s.dir
+    return d != 0 and (d * s.trig_stop > -np.inf or d * s.trig_tp < np.inf)
+
+
+@njit(**_INLINE)
+def _busy(s) -> bool:
+    """The asset may act at the next open or intrabar: a working order or an armed position."""
+    return s.ex or s.en or _armed(s)
+
+
+@njit(**_INLINE)
 def _trail_due(d, hi, lo, peak, armed, avg, activate) -> bool:
     """This bar moves the trail: a new extreme, or the gain that arms it was reached."""
     if d * ((hi if d > 0 else lo) - peak) > 0.0:
@@ -188,7 +148,7 @@ def _trail_due(d, hi, lo, peak, armed, avg, activate) -> bool:
     return not armed and d * (peak - avg * (1.0 + d * activate)) >= 0.0
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _wants_signal(el, xl, es, xs, working, d, held, time_limit) -> bool:
     """Bar t's signals (or the time limit) can change something for this asset."""
     if el or es:
@@ -201,313 +161,289 @@ def _wants_signal(el, xl, es, xs, working, d, held, time_limit) -> bool:
 
 
 @njit(**_JIT)
-def _stream(eq, prev, peak, maxdd, count, rsum, rsq, rneg):
-    """One bar of the streamed statistics: return moments from bar 1 on, running drawdown."""
-    if not np.isnan(prev):
-        r = eq / prev - 1.0 if prev != 0.0 else 0.0
-        count += 1
-        rsum += r
-        rsq += r * r
-        if r < 0.0:
-            rneg += r * r
-    if eq > peak:
-        peak = eq
-    elif peak > 0.0:
-        maxdd = max(maxdd, 1.0 - eq / peak)
-    return peak, maxdd, count, rsum, rsq, rneg
+def _stream(eq_c, t0, t1, g):
+    """The statistics of bars t0..t1-1 from their equity: return moments (the first bar against
+    the capital) and the drawdown from the running peak.
+
+    A pass of its own after the bar loop, whose many live values would push these sums out of
+    registers. Per bar the same operations as a running update (a flat bar adds exactly zero,
+    so it only counts); only the drawdown division
+    waits for the trough: with the peak fixed, 1 - eq / peak is largest at the lowest equity
+    (division and subtraction round monotonically), so one division per trough is exact.
+    Where an outcome is a coin flip (a negative return, a new low) `min` keeps the loop free
+    of branches: numba turns it into a select, and a mispredicted branch costs more than the
+    rest of a bar here."""
+    peak, maxdd, prev = g.peak, g.maxdd, g.prev
+    count, rsum, rsq, rneg = g.rcount, g.rsum, g.rsq, g.rneg
+    trough = np.inf
+    for t in range(t0, t1):
+        eq = eq_c[_ix(t)]
+        if eq == prev and abs(eq) < np.inf:
+            count += 1  # a flat bar: a return of exactly 0 and no new peak or low
+            continue
+        if not np.isnan(prev):
+            r = eq / prev - 1.0 if prev != 0.0 else 0.0
+            count += 1
+            rsum += r
+            rsq += r * r
+            neg = min(0.0, r)  # r if r < 0 else 0 (also for NaN): no branch to mispredict
+            rneg += neg * neg
+        if eq > peak:
+            if peak > 0.0 and trough < np.inf:
+                maxdd = max(maxdd, 1.0 - trough / peak)
+            peak = eq
+            trough = np.inf
+        else:
+            trough = min(trough, eq)
+        prev = eq
+    if peak > 0.0 and trough < np.inf:
+        maxdd = max(maxdd, 1.0 - trough / peak)
+    g.peak, g.maxdd, g.prev = peak, maxdd, prev
+    g.rcount, g.rsum, g.rsq, g.rneg = count, rsum, rsq, rneg
 
 
 @njit(**_JIT)
-def _open_exit(ctx, st, rec, t, a, op):
+def _exposure(eq_c, expo_c, t0, t1):
+    """Gross exposure over equity (NaN when the equity is not positive), in a pass of its own:
+    in the bar loop the division held up every bar in the market; here it vectorises."""
+    for t in range(t0, t1):
+        u = _ix(t)
+        e = eq_c[u]
+        expo_c[u] = expo_c[u] / e if e > 0.0 else np.nan
+
+
+@njit(**_INLINE)
+def _open_exit(s, p, g, bars, vbar, tp, fl, tr, ring, t, a, op):
     """Step 1 for a position: its working exit order, else the stop/TP gap test."""
-    si = st[1]
-    if si[a, I_EX]:
-        exit_taker(ctx, st, rec, t, a, op, MARKET, si[a, I_EX_REASON], True)
+    if s.ex:
+        exit_taker(s, p, g, bars, vbar, fl, tr, ring, t, a, op, MARKET, s.ex_reason, True)
     else:
-        protect_gap(ctx, st, rec, t, a, op)
+        protect_gap(s, p, g, bars, vbar, tp, fl, tr, ring, t, a, op)
 
 
 @njit(**_JIT)
-def _intrabar_entry(ctx, st, rec, t, a, op, hi, lo):
+def _intrabar_entry(S, p, g, bars, vbar, tp, det, ds, fl, tr, rj, ring, t, a, op, hi, lo):
     """Step 2 for a working limit/stop entry: fill (then the new position's stop, no TP
     credit), or expire."""
-    fs, si = st[0], st[1]
-    if si[a, I_DIR] == 0 or si[a, I_DIR] == si[a, I_EN_DIR]:
-        filled = work_entry_intrabar(ctx, st, rec, t, a, op, hi, lo)
-        if filled and fs[a, S_POS] != 0.0 and not si[a, I_EX]:
-            protect_bar(ctx, st, rec, t, a, hi, lo, False)
-    if si[a, I_EN]:
-        expire_entry(ctx, st, rec, t, a)
+    s = S[a]
+    if s.dir == 0 or s.dir == s.en_dir:
+        filled = work_entry_intrabar(S, p, g, bars, vbar, tp, fl, tr, rj, ring, t, a, op, hi,
+                                     lo)
+        if filled and s.pos != 0.0 and not s.ex:
+            protect_bar(s, p, g, bars, vbar, tp, det, ds, fl, tr, ring, t, a, hi, lo, False)
+    if s.en:
+        expire_entry(s, g, rj, t, a)
 
 
-@njit(**_JIT)
-def _trail_step(ctx, st, a, hi, lo):
-    update_trail(st, ctx[2], ctx[3], a, hi, lo)
-    refresh_triggers(ctx, st, a)
-
-
-@njit(**_JIT)
-def _asset_signals(ctx, st, rec, t, a, el, xl, es, xs):
+@njit(**_INLINE)
+def _asset_signals(s, p, g, bars, vbar, rj, ring, t, a, el, xl, es, xs):
     """Bar t's signals for one asset with a bar: see the module docstring, step 3."""
-    si, pi = st[1], ctx[3]
     el = el and not xl
     es = es and not xs
-    d = si[a, I_DIR]
+    d = s.dir
     if d != 0:
-        exiting = si[a, I_EX] == 1
+        exiting = s.ex == 1
         if xl if d > 0 else xs:
-            place_exit(st, a, R_SIGNAL)
+            place_exit(s, R_SIGNAL)
             exiting = True
-        elif (not exiting and pi[a, Q_TIME_LIMIT] > 0
-              and t - si[a, I_ENTRY_BAR] + 1 >= pi[a, Q_TIME_LIMIT]):
-            place_exit(st, a, R_TIME_LIMIT)
+        elif not exiting and p.time_limit > 0 and t - s.entry_bar + 1 >= p.time_limit:
+            place_exit(s, R_TIME_LIMIT)
             exiting = True
         if es if d > 0 else el:
-            if d > 0 and not pi[a, Q_SHORT]:
-                place_entry(ctx, st, rec, t, a, -d, R_SIGNAL)  # records SHORT_NOT_ALLOWED
+            if d > 0 and not p.allow_short:
+                place_entry(s, p, g, bars, vbar, rj, ring, t, a, -d, R_SIGNAL)  # a SHORT_NOT_ALLOWED
                 return
             if not exiting:
-                place_exit(st, a, R_REVERSE)
-            place_entry(ctx, st, rec, t, a, -d, R_SIGNAL)
-        elif (el if d > 0 else es) and not exiting and not si[a, I_EN] and can_add(ctx, st, a):
-            place_entry(ctx, st, rec, t, a, d, R_SIGNAL)
+                place_exit(s, R_REVERSE)
+            place_entry(s, p, g, bars, vbar, rj, ring, t, a, -d, R_SIGNAL)
+        elif (el if d > 0 else es) and not exiting and not s.en and can_add(s, p):
+            place_entry(s, p, g, bars, vbar, rj, ring, t, a, d, R_SIGNAL)
         return
-    if si[a, I_EN] and (xl if si[a, I_EN_DIR] > 0 else xs):
-        si[a, I_EN] = 0  # an exit signal cancels a working entry
+    if s.en and (xl if s.en_dir > 0 else xs):
+        s.en = 0  # an exit signal cancels a working entry
     if el == es:
         return
     nd = 1 if el else -1
-    if si[a, I_EN] and si[a, I_EN_DIR] == nd:
+    if s.en and s.en_dir == nd:
         return
-    if t < si[a, I_LAST_EXIT] + pi[a, Q_COOLDOWN]:
+    if t < s.last_exit + p.cooldown:
         return
-    place_entry(ctx, st, rec, t, a, nd, R_SIGNAL)
+    place_entry(s, p, g, bars, vbar, rj, ring, t, a, nd, R_SIGNAL)
 
 
-@njit(**_JIT)
-def _end_close(ctx, st, rec, t):
-    fs = st[0]
-    for a in range(fs.shape[0]):
-        if fs[a, S_POS] != 0.0:
-            exit_taker(ctx, st, rec, t, a, fs[a, S_LAST_CLOSE], MARKET, R_END, False)
-
-
-@njit(**_JIT)
-def _equity(st, c, t):
+@njit(**_INLINE)
+def _equity(S, g, c, t):
     """Equity and gross exposure at bar t's close (a NaN close keeps the last one)."""
-    fs = st[0]
-    eq = st[3][G_CASH]
+    eq = g.cash
     gross = 0.0
-    for a in range(fs.shape[0]):
+    for a in range(S.shape[0]):
+        s = S[a]
         cl = c[t, a]
         if not np.isnan(cl):
-            fs[a, S_LAST_CLOSE] = cl
-        pos = fs[a, S_POS]
+            s.last_close = cl
+        pos = s.pos
         if pos != 0.0:
-            eq += pos * fs[a, S_LAST_CLOSE]
-            gross += abs(pos) * fs[a, S_LAST_CLOSE]
+            eq += pos * s.last_close
+            gross += abs(pos) * s.last_close
     return eq, gross
+
+
+@njit(**_INLINE)
+def _coast(S, P, g, c, el, xl, es, xs, curves, t, stop, store, bim):
+    """Bars t..stop-1 while nothing can happen (the caller checked: no working order, no
+    reachable stop or take-profit, no trail to move): each bar only marks the portfolio, as
+    step 3 does, until a bar whose signals or time limit want the order code. Returns that bar
+    (or stop) and the bars-in-market count. Most bars of a backtest pass here, in a loop far
+    shorter than the full bar step: one walk over the assets checks and marks (a bar cut short
+    by a signal is marked again by the full step, to the same values), and the cash is fixed."""
+    eq_c, cash_c, expo_c = curves
+    n_assets = S.shape[0]
+    cash = g.cash
+    eq = g.equity
+    while t < stop:
+        u = _ix(t)
+        eq = cash
+        gross = 0.0
+        for a in range(n_assets):
+            s = S[a]
+            cl = c[u, a]
+            if not np.isnan(cl):
+                if el[u, a] or es[u, a] or (s.dir != 0 and (
+                        xl[u, a] or xs[u, a] or 0 < P[a].time_limit <= t - s.entry_bar + 1)):
+                    return t, bim
+                s.last_close = cl
+            pos = s.pos
+            if pos != 0.0:  # as _equity
+                eq += pos * s.last_close
+                gross += abs(pos) * s.last_close
+        if gross > 0.0:
+            bim += 1
+        eq_c[u] = eq
+        if store:
+            cash_c[u] = cash
+            expo_c[u] = gross  # divided by the equity in `_exposure`
+        t += 1
+    g.equity = eq
+    return t, bim
 
 
 @njit(**_JIT)
 def run(t0, ctx, st, rec, curves, close_at_end, per_bar):
     """Bars t0..T-1. Returns T when done, or the bar it stopped at because a record buffer
     might not hold another bar (per_bar = most fills, trades, rejects one bar can write);
-    the caller grows the buffers and calls again from there.
-
-    The body reads flat arrays and calls the order code only when an asset has a working
-    order, a signal, or a bar reaching a trigger: the common bar costs a few branches."""
-    bars, sig = ctx[0], ctx[1]
+    the caller grows the buffers and calls again from there. curves = (equity, cash,
+    exposure): the equity always has a slot per bar (the statistics are read from it), cash
+    and exposure only when records are stored."""
+    bars, vbar, sig, P, tp, det, ds = ctx
+    S, ring, G = st
+    fl, tr, rj = rec
+    g = G[0]
     o, h, lo, c = bars[B_OPEN], bars[B_HIGH], bars[B_LOW], bars[B_CLOSE]
     el, xl, es, xs = sig[X_EL], sig[X_XL], sig[X_ES], sig[X_XS]
-    pa, pi = ctx[2], ctx[3]
-    fs, si, g, gi = st[0], st[1], st[3], st[4]
     eq_c, cash_c, expo_c = curves
     # room check per bar: the counts must stay at or below these (buffer size minus one bar)
-    lim_f, lim_t = rec[0].size - per_bar[0], rec[1].size - per_bar[1]
-    lim_r = rec[2].size - per_bar[2]
-    store = gi[H_STORE] != 0
+    lim_f, lim_t, lim_r = fl.size - per_bar[0], tr.size - per_bar[1], rj.size - per_bar[2]
+    store = g.store != 0
     n_bars, n_assets = c.shape
-    peak, maxdd, prev = g[G_PEAK], g[G_MAXDD], g[G_PREV]
-    count, rsum, rsq, rneg = gi[H_RCOUNT], g[G_RSUM], g[G_RSQ], g[G_RNEG]
-    bim = gi[H_BIM]
+    bim = g.bim
+    busy = True  # from the previous close; unknown when resuming
+    last = n_bars - 1 if close_at_end else n_bars  # the end-of-data close needs the full step
     t = t0
     while t < n_bars:
-        if store and (gi[H_NF] > lim_f or gi[H_NT] > lim_t or gi[H_NR] > lim_r):
+        if store and (g.nf > lim_f or g.nt > lim_t or g.nr > lim_r):
             break
-        # 1. the open: exits and gaps on every asset, then market entries
-        for a in range(n_assets):
-            d = si[a, I_DIR]
-            if d != 0 and not np.isnan(o[t, a]) and (si[a, I_EX] or _gap_hit(
-                    d, o[t, a], fs[a, S_TRIG_STOP], fs[a, S_TRIG_TP])):
-                _open_exit(ctx, st, rec, t, a, o[t, a])
-        for a in range(n_assets):
-            if (si[a, I_EN] and si[a, I_EN_KIND] == MARKET and not np.isnan(o[t, a])
-                    and (si[a, I_DIR] == 0 or si[a, I_DIR] == si[a, I_EN_DIR])):
-                fill_entry(ctx, st, rec, t, a, o[t, a], True, True)
-        # 2. intrabar
-        for a in range(n_assets):
-            d = si[a, I_DIR]
-            if d != 0 and not si[a, I_EX] and _range_hit(
-                    d, h[t, a], lo[t, a], fs[a, S_TRIG_STOP], fs[a, S_TRIG_TP]):
-                protect_bar(ctx, st, rec, t, a, h[t, a], lo[t, a], True)
-            if si[a, I_EN] and si[a, I_EN_KIND] != MARKET and not np.isnan(o[t, a]):
-                _intrabar_entry(ctx, st, rec, t, a, o[t, a], h[t, a], lo[t, a])
+        u = _ix(t)
+        if busy:
+            # 1. the open: exits and gaps on every asset, then market entries
+            for a in range(n_assets):
+                s = S[a]
+                d = s.dir
+                op = o[u, a]
+                if d != 0 and not np.isnan(op) and (
+                        s.ex or _gap_hit(d, op, s.trig_stop, s.trig_tp)):
+                    _open_exit(s, P[a], g, bars, vbar, tp, fl, tr, ring, t, a, op)
+            for a in range(n_assets):
+                s = S[a]
+                op = o[u, a]
+                if (s.en and s.en_kind == MARKET and not np.isnan(op)
+                        and (s.dir == 0 or s.dir == s.en_dir)):
+                    fill_entry(S, P[a], g, bars, vbar, tp, fl, tr, rj, ring, t, a, op, True,
+                               True)
+            # 2. intrabar
+            for a in range(n_assets):
+                s = S[a]
+                d = s.dir
+                if not s.ex and _armed(s) and _range_hit(d, h[u, a], lo[u, a], s.trig_stop,
+                                                         s.trig_tp):
+                    protect_bar(s, P[a], g, bars, vbar, tp, det, ds, fl, tr, ring, t, a,
+                                h[u, a], lo[u, a], True)
+                if s.en and s.en_kind != MARKET and not np.isnan(o[u, a]):
+                    _intrabar_entry(S, P[a], g, bars, vbar, tp, det, ds, fl, tr, rj, ring, t,
+                                    a, o[u, a], h[u, a], lo[u, a])
         # 3. the close: mark, trail, signals
-        eq, gross = _equity(st, c, t)
-        g[G_EQUITY] = eq
+        eq, gross = _equity(S, g, c, u)
+        g.equity = eq
+        busy = False
+        trailing = False
         for a in range(n_assets):
-            if np.isnan(c[t, a]):
-                continue
-            d = si[a, I_DIR]
-            if d != 0 and fs[a, S_TRAIL_DIST] > 0.0 and _trail_due(
-                    d, h[t, a], lo[t, a], fs[a, S_PEAK], si[a, I_ARMED],
-                    fs[a, S_EVAL] / fs[a, S_EAMT], pa[a, P_TRAIL_ACT]):
-                _trail_step(ctx, st, a, h[t, a], lo[t, a])
-            if _wants_signal(el[t, a], xl[t, a], es[t, a], xs[t, a], si[a, I_EN], d,
-                             t - si[a, I_ENTRY_BAR] + 1, pi[a, Q_TIME_LIMIT]):
-                _asset_signals(ctx, st, rec, t, a, el[t, a], xl[t, a], es[t, a], xs[t, a])
+            s = S[a]
+            if not np.isnan(c[u, a]):
+                d = s.dir
+                if d != 0 and s.trail_dist > 0.0 and _trail_due(
+                        d, h[u, a], lo[u, a], s.peak, s.armed, s.eval / s.eamt,
+                        P[a].trail_activate):
+                    update_trail(s, P[a], h[u, a], lo[u, a])
+                    refresh_triggers(s, P[a], tp, a)
+                if _wants_signal(el[u, a], xl[u, a], es[u, a], xs[u, a], s.en, d,
+                                 t - s.entry_bar + 1, P[a].time_limit):
+                    _asset_signals(s, P[a], g, bars, vbar, rj, ring, t, a, el[u, a],
+                                   xl[u, a], es[u, a], xs[u, a])
+            busy = busy or _busy(s)
+            trailing = trailing or (s.dir != 0 and s.trail_dist > 0.0)
         # 4. end of data
         if close_at_end and t == n_bars - 1:
-            _end_close(ctx, st, rec, t)
-            eq, gross = _equity(st, c, t)
-            g[G_EQUITY] = eq
+            for a in range(n_assets):
+                s = S[a]
+                if s.pos != 0.0:
+                    exit_taker(s, P[a], g, bars, vbar, fl, tr, ring, t, a, s.last_close,
+                               MARKET, R_END, False)
+            eq, gross = _equity(S, g, c, u)
+            g.equity = eq
         if gross > 0.0:
             bim += 1
+        eq_c[u] = eq
         if store:
-            eq_c[t] = eq
-            cash_c[t] = g[G_CASH]
-            expo_c[t] = gross  # divided by equity after the loop: a division a bar saved
-        peak, maxdd, count, rsum, rsq, rneg = _stream(eq, prev, peak, maxdd, count, rsum,
-                                                      rsq, rneg)
-        prev = eq
+            cash_c[u] = g.cash
+            expo_c[u] = gross  # divided by the equity in `_exposure`
         t += 1
-    g[G_PEAK], g[G_MAXDD], g[G_PREV] = peak, maxdd, prev
-    gi[H_RCOUNT], g[G_RSUM], g[G_RSQ], g[G_RNEG] = count, rsum, rsq, rneg
-    gi[H_BIM] = bim
+        if not busy and not trailing:
+            t, bim = _coast(S, P, g, c, el, xl, es, xs, curves, t, last, store, bim)
+    g.bim = bim
+    _stream(eq_c, t0, t, g)
+    if store:
+        _exposure(eq_c, expo_c, t0, t)
     return t
 
 
 @njit(**_JIT)
 def stats_row(st, out):
     """The per-run summary (grid columns, KernelOut.stats) in STAT_KEYS order."""
-    g, gi = st[3], st[4]
-    out[0] = g[G_EQUITY]
-    out[1] = gi[H_NT]
-    out[2] = gi[H_NWINS]
-    out[3] = g[G_GP]
-    out[4] = g[G_GL]
-    out[5] = g[G_MAXDD]
-    out[6] = gi[H_BIM]
-    out[7] = g[G_FEES]
-    out[8] = gi[H_RCOUNT]
-    out[9] = g[G_RSUM]
-    out[10] = g[G_RSQ]
-    out[11] = g[G_RNEG]
+    g = st[2][0]
+    out[0] = g.equity
+    out[1] = g.nt
+    out[2] = g.nwins
+    out[3] = g.gp
+    out[4] = g.gl
+    out[5] = g.maxdd
+    out[6] = g.bim
+    out[7] = g.fees
+    out[8] = g.rcount
+    out[9] = g.rsum
+    out[10] = g.rsq
+    out[11] = g.rneg
 
 
 # ---------------------------------------------------------------- Python side
-
-
-def _f(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float64)
-
-
-def pack_params(p: AssetParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """AssetParams -> (pa (A, N_PF), pi (A, N_PI), tp (2, A, K)) in the kernel's layout."""
-    pa = np.empty((p.taker_fee.shape[0], N_PF))
-    for col, arr in ((P_TAKER, p.taker_fee), (P_MAKER, p.maker_fee), (P_STEP, p.amount_step),
-                     (P_TICK, p.price_tick), (P_MIN_AMT, p.min_amount),
-                     (P_MIN_NOT, p.min_notional), (P_IMPACT, p.impact_coef),
-                     (P_VOLCAP, p.volume_cap), (P_EN_OFF, p.entry_offset),
-                     (P_SL_OFF, p.stop_limit_offset), (P_TRAIL_ACT, p.trail_activate),
-                     (P_KELLY_FRAC, p.kelly_fraction), (P_KELLY_CAP, p.kelly_cap)):
-        pa[:, col] = arr
-    pi = np.empty((p.taker_fee.shape[0], N_PI), dtype=np.int64)
-    for col, arr in ((Q_SHORT, p.allow_short), (Q_EN_KIND, p.entry_kind),
-                     (Q_EXPIRY, p.entry_expiry), (Q_SL_PCT, p.sl_is_pct),
-                     (Q_TRAIL_PCT, p.trail_is_pct), (Q_TIME_LIMIT, p.time_limit),
-                     (Q_COOLDOWN, p.cooldown), (Q_MAX_ENTRIES, p.max_entries),
-                     (Q_SIZE_KIND, p.size_kind), (Q_KELLY_LB, p.kelly_lookback)):
-        pi[:, col] = arr
-    tp = np.ascontiguousarray(np.stack([p.tp_at, p.tp_close]), dtype=np.float64)
-    return pa, pi, tp
-
-
-def bar_layers(shape: tuple[int, int]) -> np.ndarray:
-    """An uninitialised (N_BARS, T, A) buffer in the kernel's layout. A driver that writes the
-    market and per-bar parameters straight into its layers (`bars[B_OPEN]`, … `bars[V_SIZE]`,
-    each a C-contiguous (T, A) view) spares `pack_bars` a copy: on a million bars the copy
-    costs more than the simulation loop."""
-    return np.empty((N_BARS, *shape))
-
-
-def signal_layers(shape: tuple[int, int]) -> np.ndarray:
-    """A zeroed (4, T, A) bool buffer whose layers X_EL..X_XS can back a `Signals`."""
-    return np.zeros((4, *shape), dtype=np.bool_)
-
-
-def _layers_of(layers: tuple, depth: int, dtype) -> np.ndarray | None:
-    """The buffer that `layers` ((index, array) pairs) already are the layers of, or None."""
-    base = layers[0][1].base
-    if (not isinstance(base, np.ndarray) or base.ndim != 3 or base.shape[0] != depth
-            or base.dtype != dtype or not base.flags.c_contiguous
-            or len(layers) != depth):
-        return None
-    start, step = base.__array_interface__["data"][0], base.strides[0]
-    for k, arr in layers:
-        if (arr.base is not base or arr.shape != base.shape[1:]
-                or arr.__array_interface__["data"][0] != start + k * step):
-            return None
-    return base
-
-
-def pack_bars(market: Market, p: AssetParams) -> np.ndarray:
-    """Candles and the per-bar parameters as one (N_BARS, T, A) array (no copy when they are
-    already the layers of one, see `bar_layers`)."""
-    layers = ((B_OPEN, market.open), (B_HIGH, market.high), (B_LOW, market.low),
-              (B_CLOSE, market.close), (B_VOL, market.volume), (V_SLIP, p.slip_frac),
-              (V_SIGMA, p.sigma), (V_SL, p.sl), (V_TRAIL, p.trail), (V_SIZE, p.size_value))
-    packed = _layers_of(layers, N_BARS, np.float64)
-    if packed is not None:
-        return packed
-    bars = bar_layers(market.shape)
-    for k, arr in layers:
-        bars[k] = arr
-    return bars
-
-
-def pack_signals(signals: Signals) -> np.ndarray:
-    """Entry/exit flags as one (4, T, A) bool array (no copy when already packed)."""
-    layers = ((X_EL, signals.entry_long), (X_XL, signals.exit_long),
-              (X_ES, signals.entry_short), (X_XS, signals.exit_short))
-    packed = _layers_of(layers, 4, np.bool_)
-    if packed is not None:
-        return packed
-    return np.stack([arr for _, arr in layers]).astype(np.bool_)
-
-
-def pack_detail(detail: Detail | None, n_assets: int) -> tuple[np.ndarray, np.ndarray]:
-    """(3, N, A) open/high/low and the (T + 1,) row starts; empty when there is no detail."""
-    if detail is None:
-        return np.zeros((3, 0, n_assets)), np.zeros(0, dtype=np.int64)
-    det = np.ascontiguousarray(np.stack([detail.open, detail.high, detail.low]), dtype=float)
-    return det, np.ascontiguousarray(detail.start, dtype=np.int64)
-
-
-def make_ctx(market: Market, sig: np.ndarray, params: AssetParams,
-             detail: Detail | None) -> tuple:
-    """The read-only kernel input tuple (see kernel_orders for its order)."""
-    pa, pi, tp = pack_params(params)
-    det, start = pack_detail(detail, market.shape[1])
-    return (pack_bars(market, params), sig, pa, pi, tp, det, start)
-
-
-def per_bar_bounds(n_assets: int, n_tp: int) -> np.ndarray:
-    """Most (fills, trades, rejects) one bar can write: per asset an exit or stop-gap fill,
-    TP gap fills, a market entry, an intrabar stop, intrabar TPs, an intrabar entry and its
-    stop, the end-of-data close; each fill can end a trade; up to four rejects."""
-    return np.array([n_assets * (2 * n_tp + 7), n_assets * 4, n_assets * 4], dtype=np.int64)
 
 
 @dataclass
@@ -532,31 +468,35 @@ def _grown(buf: np.ndarray, need: int) -> np.ndarray:
 
 def simulate(market: Market, signals: Signals, params: AssetParams, capital: float,
              detail: Detail | None = None, close_at_end: bool = True,
-             initial_records: int = 4096) -> KernelOut:
-    """Run the kernel over all bars and assets; see the module docstring for the semantics."""
+             initial_records: int | None = None) -> KernelOut:
+    """Run the kernel over all bars and assets; see the module docstring for the semantics.
+
+    The record buffers start at `initial_records` each, by default two per signal: an order
+    per signal and the exit it may lead to, so that a run seldom stops to grow them (stops,
+    take-profit ladders and volume caps can need more; the buffers then grow)."""
     validate_inputs(market, signals, params, detail)
     n_bars, n_assets = market.shape
-    ctx = make_ctx(market, pack_signals(signals), params, detail)
+    sig = pack_signals(signals)
+    ctx = make_ctx(market, sig, params, detail)
     per_bar = per_bar_bounds(n_assets, params.tp_at.shape[1])
     st = new_state(n_assets, float(capital), int(params.kelly_lookback.max(initial=1)), True)
+    if initial_records is None:
+        initial_records = 2 * int(np.count_nonzero(sig)) + 64
     rec = tuple(np.zeros(max(initial_records, 2 * int(n)), dtype=dt)
                 for n, dt in zip(per_bar, (FILL_DTYPE, TRADE_DTYPE, REJECT_DTYPE), strict=True))
     curves = (np.empty(n_bars), np.empty(n_bars), np.empty(n_bars))  # run writes every bar
+    g = st[2]
     t = 0
     while True:
         t = run(t, ctx, st, rec, curves, close_at_end, per_bar)
         if t >= n_bars:
             break
-        gi = st[4]
-        rec = tuple(_grown(buf, int(gi[k] + per_bar[i]))
-                    for i, (buf, k) in enumerate(zip(rec, (H_NF, H_NT, H_NR), strict=True)))
-    gi = st[4]
+        rec = tuple(_grown(buf, int(g[k][0] + per_bar[i]))
+                    for i, (buf, k) in enumerate(zip(rec, ("nf", "nt", "nr"), strict=True)))
     row = np.zeros(len(STAT_KEYS))
     stats_row(st, row)
-    eq = curves[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        exposure = np.where(eq > 0.0, curves[2] / eq, np.nan)
-    return KernelOut(equity=eq, cash=curves[1], exposure=exposure,
-                     fills=rec[0][: gi[H_NF]], trades=rec[1][: gi[H_NT]],
-                     rejects=rec[2][: gi[H_NR]], position=st[0][:, S_POS].copy(),
+    nf, nt, nr = int(g["nf"][0]), int(g["nt"][0]), int(g["nr"][0])
+    return KernelOut(equity=curves[0], cash=curves[1], exposure=curves[2],
+                     fills=rec[0][:nf], trades=rec[1][:nt], rejects=rec[2][:nr],
+                     position=st[0]["pos"].copy(),
                      stats={k: float(v) for k, v in zip(STAT_KEYS, row, strict=True)})

@@ -141,6 +141,10 @@ def ratios_from_moments(count, total, sumsq, sum_neg_sq, ppy: float, *,
     total_return = final / capital - 1; cagr = (final / capital) ** (ppy / n) - 1;
     calmar = cagr / |max_drawdown|.
     """
+    if _scalars(count, total, sumsq, sum_neg_sq, final_equity, max_drawdown) \
+            and capital is not None and float(capital) != 0.0:
+        return _ratios_scalar(float(count), float(total), float(sumsq), float(sum_neg_sq), ppy,
+                              float(capital), final_equity, max_drawdown)
     n = np.asarray(count, dtype=np.float64)
     s = np.asarray(total, dtype=np.float64)
     q = np.asarray(sumsq, dtype=np.float64)
@@ -167,6 +171,45 @@ def ratios_from_moments(count, total, sumsq, sum_neg_sq, ppy: float, *,
     return out
 
 
+def _scalars(*values) -> bool:
+    """All plain numbers (None allowed): one run's metrics, not a grid's columns."""
+    return all(v is None or isinstance(v, (int, float, np.number)) for v in values)
+
+
+def _ratios_scalar(n: float, s: float, q: float, d: float, ppy: float, capital: float,
+                   final_equity, max_drawdown) -> dict[str, Any]:
+    """`ratios_from_moments` for one run in Python floats: the same operations in the same
+    order (so the same bits; tests compare the two), without numpy's cost per 0-d operation,
+    which made these few formulas take longer than a pass over the equity curve."""
+    root = math.sqrt(ppy)
+    mean = s / n if n > 0 else 0.0
+    var = max(q - s * mean, 0.0) / (n - 1) if n > 1 else 0.0
+    std = math.sqrt(var)
+    downside = math.sqrt(max(d, 0.0) / n) if n > 0 else 0.0
+    out = {
+        "volatility": std * root,
+        "sharpe": (mean / std if std > 0 else 0.0) * root,
+        "sortino": _safe_ratio_scalar(mean, downside) * root,
+    }
+    if final_equity is not None:
+        growth = max(float(final_equity), 0.0) / capital
+        cagr = 0.0
+        if n > 0:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                cagr = float(np.float64(growth) ** np.float64(ppy / n)) - 1.0
+        out["total_return"] = growth - 1.0
+        out["cagr"] = cagr
+        if max_drawdown is not None:
+            out["calmar"] = _safe_ratio_scalar(cagr, abs(float(max_drawdown)))
+    return out
+
+
+def _safe_ratio_scalar(num: float, den: float) -> float:
+    if den != 0:
+        return num / den
+    return 0.0 if num == 0 else math.copysign(math.inf, num)
+
+
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, with 0 / 0 = 0 and x / 0 = +-inf (the limit), never NaN."""
     num = np.asarray(num, dtype=np.float64)
@@ -183,6 +226,11 @@ def trade_stats(n_trades, n_wins, gross_profit, gross_loss) -> dict[str, Any]:
     win_rate = wins / trades; profit_factor = gross profit / |gross loss|;
     expectancy = (gross profit - |gross loss|) / trades. `gross_loss` may come with either sign.
     """
+    if _scalars(n_trades, n_wins, gross_profit, gross_loss):  # as _ratios_scalar, one run
+        n, gp, gl = float(n_trades), float(gross_profit), abs(float(gross_loss))
+        return {"win_rate": float(n_wins) / n if n > 0 else 0.0,
+                "profit_factor": _safe_ratio_scalar(gp, gl),
+                "expectancy": (gp - gl) / n if n > 0 else 0.0}
     n = np.asarray(n_trades, dtype=np.float64)
     gp = np.asarray(gross_profit, dtype=np.float64)
     gl = np.abs(np.asarray(gross_loss, dtype=np.float64))
@@ -238,20 +286,23 @@ def compute(result) -> dict[str, Any]:
 def _trade_metrics(trades: np.ndarray, bar_s: float) -> dict[str, Any]:
     pnl = np.asarray(trades["pnl"], dtype=np.float64)
     ret = np.asarray(trades["ret"], dtype=np.float64)
-    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    m = trade_stats(len(pnl), len(wins), wins.sum(), losses.sum())
     n = len(pnl)
-    held = (trades["exit_bar"] - trades["entry_bar"]).astype(np.float64)
-    avg_holding = float(held.mean()) if n else 0.0
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    gross_profit, gross_loss = float(wins.sum()), float(losses.sum())
+    m = trade_stats(n, len(wins), gross_profit, gross_loss)
+    # means as sum / count: what ndarray.mean computes, without summing twice; the holding
+    # sum is of whole bars, exact in integers as in floats
+    held = int((trades["exit_bar"] - trades["entry_bar"]).sum())
+    avg_holding = held / n if n else 0.0
     m.update({
         "n_trades": n,
         "n_wins": len(wins),
         "n_losses": len(losses),
-        "gross_profit": float(wins.sum()),
-        "gross_loss": float(losses.sum()),
-        "expectancy_pct": float(ret.mean()) if n else 0.0,
-        "avg_win": float(wins.mean()) if len(wins) else 0.0,
-        "avg_loss": float(losses.mean()) if len(losses) else 0.0,
+        "gross_profit": gross_profit,
+        "gross_loss": gross_loss,
+        "expectancy_pct": float(ret.sum()) / n if n else 0.0,
+        "avg_win": gross_profit / len(wins) if len(wins) else 0.0,
+        "avg_loss": gross_loss / len(losses) if len(losses) else 0.0,
         "best_trade": float(ret.max()) if n else 0.0,
         "worst_trade": float(ret.min()) if n else 0.0,
         "avg_holding": avg_holding,
