@@ -27,37 +27,20 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
 
 import sqlalchemy as sa
+from bench_state import state_url
 
 from botfleet.execution.ledger import Ledger
 from botfleet.orders import OrderType, Side
 from botfleet.storage.backup import backup, restore
 from botfleet.storage.db import state_engine, transaction
 
-PG = os.environ.get("BOTFLEET_TEST_PG_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 TRANSACTIONS_PER_ORDER = 5
 
 
-def state_url(kind: str, folder: Path):
-    if kind == "sqlite":
-        return f"sqlite:///{folder / f'ledger-{uuid.uuid4().hex[:8]}.db'}", lambda: None
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    dsn = PG.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-
-    def drop():
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-    return f"{PG}?options={quote(f'-csearch_path={schema}')}", drop
 
 
 def lifecycle(led: Ledger, cycle, i: int) -> str:

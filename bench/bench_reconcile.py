@@ -27,11 +27,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
+
+from bench_state import state_url
 
 from botfleet.execution.executor import Executor
 from botfleet.execution.ledger import Ledger
@@ -41,28 +41,12 @@ from botfleet.orders import Order, OrderType, Side
 from botfleet.sim.fillmodel import FillModel
 from botfleet.venue import BinanceServer, Clock, MarketData
 
-PG = os.environ.get("BOTFLEET_TEST_PG_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 DATA = Path(os.environ.get("BOTFLEET_SHARED_DATA", "/work/shared/data"))
 SYM = "BTC/USDT"
 T0 = 1_704_067_200_000
 POLICY = ReconcilePolicy(symbols=(SYM,))
 
 
-def state_url(kind: str, folder: Path):
-    if kind == "sqlite":
-        return f"sqlite:///{folder / f'fleet-{uuid.uuid4().hex[:8]}.db'}", lambda: None
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    dsn = PG.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-
-    def drop():
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-    return f"{PG}?options={quote(f'-csearch_path={schema}')}", drop
 
 
 def pct(values: list[float], q: float) -> float:

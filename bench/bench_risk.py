@@ -38,13 +38,14 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+from bench_state import state_url
+
 from botfleet.config import load_fleet
 from botfleet.orders import Order, OrderType, Side
 from botfleet.risk import Book, KillState, KillSwitch, RiskContext, RiskEngine, performance
 from botfleet.storage import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
-PG = os.environ.get("BOTFLEET_TEST_PG_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 D = Decimal
 NOW = 1_767_268_800_000  # 2026-01-01 12:00 UTC
 
@@ -119,23 +120,6 @@ ks.close()
 """
 
 
-def state_url(kind: str, folder: Path) -> tuple[str, callable]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}", lambda: None
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    dsn = PG.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-
-    def drop():
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-
-    from urllib.parse import quote
-
-    return f"{PG}?options={quote(f'-csearch_path={schema}')}", drop
 
 
 def bench_propagation(kind: str, redis_url: str, trials: int, n_bots: int) -> None:
