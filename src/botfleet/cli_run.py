@@ -62,3 +62,83 @@ def backtest_fleet(load, fleet) -> bool:
         render_comparison_html(results, index)
         typer.echo(f"reports: {index} (and one page per bot); runs stored in {state}")
     return ok
+
+
+REPLAY_COLUMNS = [("bot", 14, "{}"), ("paper trades", 12, "{}"), ("backtest", 9, "{}"),
+                  ("same", 5, "{}"), ("paper pnl", 11, "{:+,.2f}"), ("backtest pnl", 12,
+                                                                     "{:+,.2f}")]
+
+
+def _replay_row(cells: list) -> str:
+    out = []
+    for (_, width, fmt), value in zip(REPLAY_COLUMNS, cells, strict=True):
+        try:
+            text = fmt.format(value)
+        except (ValueError, TypeError):
+            text = str(value)
+        out.append(text.ljust(width) if fmt == "{}" and width == 14 else text.rjust(width))
+    return " ".join(out).rstrip()
+
+
+def paper_replay(load, fleet, data_dir, days: int) -> bool:
+    """The paper path on the simulator over the last `days` of the recorded candles, every
+    paper bot trading through the fleet runner (ccxt, executor, ledger, risk engine), beside
+    the backtest of the same stretch; True when it ran (or there was nothing to replay)."""
+    import logging
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from botfleet.cli_research import venue_rules
+    from botfleet.data.quality import iso
+    from botfleet.data.store import open_store
+    from botfleet.runtime.paper_replay import recorded_venue, replay_fleet_copy, step_replay
+    from botfleet.sim.bots import backtest_bot
+    from botfleet.strategy.fleet import compiled_for_bots
+
+    bots = [b for b in fleet.enabled_bots() if b.mode == "paper"]
+    if days <= 0 or not bots:
+        return True
+    if data_dir is None or not data_dir.is_dir():
+        typer.echo("paper replay skipped: no folder of recorded candles (set "
+                   "BOTFLEET_DATA_DIR)")
+        return True
+    for noisy in ("alembic", "botfleet.runtime", "botfleet.execution"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        server, start, end = recorded_venue(fleet, bots, data_dir, days=days)
+    except LookupError as exc:
+        typer.echo(f"paper replay skipped: {exc}", err=True)
+        return True
+    replay_load = replace(load)
+    replay_load.fleet = replay_fleet_copy(fleet, fleet.data_dir / "replay")
+    typer.echo(f"paper replay on the simulator (recorded candles, the fleet runner through "
+               f"ccxt) from {iso(start)} to {iso(end)}, beside the backtest of the same days")
+    try:
+        got = step_replay(replay_load, server, [b.name for b in bots], start, end)
+    finally:
+        server.stop()
+    strategies = compiled_for_bots(load)
+    typer.echo(_replay_row([c[0] for c in REPLAY_COLUMNS]))
+    with open_store(fleet.storage.candles) as store:
+        for bot in bots:
+            paper = got.trades.get(bot.name, [])
+            try:
+                r = backtest_bot(fleet, bot, strategies[bot.name], store,
+                                 venue_rules(bot.exchange), start_ms=start, end_ms=end)
+            except (LookupError, ValueError) as exc:
+                typer.echo(f"{bot.name:<14} cannot backtest the replay's days: {exc}", err=True)
+                continue
+            bt = [(int(r.ts[t["entry_bar"]]), round(float(t["pnl"]), 2)) for t in r.trades]
+            mine = [(t.entry_ms, round(float(t.pnl), 2)) for t in paper]
+            same = len(set(bt) & set(mine))
+            typer.echo(_replay_row([bot.name, len(paper), len(bt), same,
+                                    sum((t.pnl for t in paper), Decimal(0)),
+                                    float(r.trades["pnl"].sum())]))
+    for name, count in got.open.items():
+        if count:
+            typer.echo(f"{name}: {count} position(s) still open at the end (not counted)")
+    for error in got.errors:
+        typer.echo(f"paper replay: {error}", err=True)
+    typer.echo(f"paper replay: {got.cycles} cycle(s); state in "
+               f"{replay_load.fleet.storage.state}")
+    return not got.errors

@@ -1,0 +1,236 @@
+"""`botfleet paper`, `botfleet live` and `botfleet status`: the fleet runner from the command line.
+
+`paper` trades the fleet's paper bots on the exchange simulator: one started here on the
+recorded candles with a clock faster than real time (`--replay`), or one already serving
+(`--venue URL`, e.g. `botfleet venue serve`). `live` trades real money and says so: it
+refuses to start without `--i-understand-this-trades-real-money`, and resolves every
+credential reference before the first request, naming the variable that is missing. Both run
+in the foreground until SIGTERM or SIGINT (then shut down within `--deadline` seconds), or
+run one cycle per bot with `--once`. `status` reads the state database only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+from botfleet.cli_research import fail, parse_time
+
+FLEET_OPT = typer.Option(None, "--fleet", help="Fleet file or folder (default: ./fleet.yaml).")
+BOTS_ARG = typer.Argument(None, help="Bots to run (default: every enabled bot of this mode).",
+                          show_default=False)
+ONCE_OPT = typer.Option(False, "--once", help="Run one cycle per bot now, then exit.")
+DEADLINE_OPT = typer.Option(30.0, "--deadline", help="Seconds a shutdown waits for running "
+                            "cycles before recording their orders for reconciliation.")
+TIMEOUT_OPT = typer.Option(60.0, "--cycle-timeout", help="Seconds a cycle may run before it "
+                           "is told to stop (it then sends nothing more).")
+WORKERS_OPT = typer.Option(8, "--workers", help="Threads running cycles.")
+LEVEL_OPT = typer.Option("info", "--log-level", help="debug, info, warning or error.")
+FORMAT_OPT = typer.Option("text", "--log-format", help="text, or json (one object per line, "
+                          "with the cycle's correlation id).")
+RELOAD_OPT = typer.Option(2.0, "--reload-every", help="Seconds between checks of the YAML "
+                          "files for changes (0: no hot reload).")
+CONFIRM = "--i-understand-this-trades-real-money"
+
+
+def _logging(level: str, fmt: str) -> None:
+    from botfleet.runtime.logctx import install
+
+    try:
+        install(level, fmt)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    for noisy in ("alembic", "urllib3", "ccxt"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(fleet: Path | None):
+    from botfleet.cli import _fleet_path
+    from botfleet.runtime.reload import load_checked
+
+    load = load_checked(_fleet_path(fleet))
+    if not load.ok:
+        for problem in load.errors:
+            typer.echo(str(problem), err=True)
+        fail(f"the fleet has {len(load.errors)} error(s); fix them first (botfleet validate)")
+    return load
+
+
+def _bots(fleet, names: list[str] | None, mode: str) -> list:
+    from botfleet.config.problems import did_you_mean
+
+    if names:
+        out = []
+        for name in names:
+            bot = fleet.bots.get(name)
+            if bot is None:
+                fail(f"no bot {name!r} in {fleet.path}; "
+                     + (did_you_mean(name, fleet.bots) or f"bots: {', '.join(fleet.bots)}"), 2)
+            if bot.mode != mode:
+                fail(f"bot {name} is a {bot.mode} bot ({bot.source}); run it with "
+                     f"'botfleet {bot.mode}'", 2)
+            out.append(bot)
+        return out
+    out = [b for b in fleet.enabled_bots() if b.mode == mode]
+    if not out:
+        fail(f"no enabled bot has mode: {mode} in {fleet.path}", 2)
+    return out
+
+
+def _options(once: bool, deadline: float, timeout: float, workers: int, reload_every: float,
+             until_ms: int | None = None):
+    from botfleet.runtime.runner import RunnerOptions
+
+    if workers < 1 or deadline < 0 or timeout <= 0 or reload_every < 0:
+        fail("--workers must be >= 1, --deadline >= 0, --cycle-timeout > 0, "
+             "--reload-every >= 0", 2)
+    return RunnerOptions(workers=workers, cycle_timeout_s=timeout,
+                         shutdown_deadline_s=deadline,
+                         reload_every_s=0 if once else reload_every, until_ms=until_ms)
+
+
+def _run(load, conn, bots: list, mode: str, options, once: bool) -> None:
+    """Run in the foreground; exit 1 when a bot could not start or a --once cycle failed."""
+    import asyncio
+
+    from botfleet.runtime.runner import FleetRunner
+
+    runner = FleetRunner(load, conn, bots=[b.name for b in bots], mode=mode, options=options)
+    typer.echo(f"{mode}: {len(runner.plans)} bot(s) on {conn.label}; state in "
+               f"{load.fleet.storage.state}")
+    for name, problem in runner.problems.items():
+        typer.echo(f"bot {name} not started: {problem}", err=True)
+    if once:
+        try:
+            results = runner.run_once()
+        finally:
+            runner.shutdown()
+        for r in results:
+            typer.echo(f"{r.bot}: {r.outcome} (candle {r.candle_ms}, {len(r.orders)} order(s)"
+                       f"{', ' + r.error if r.error else ''}) correlation id "
+                       f"{r.correlation_id or '-'}")
+        bad = runner.problems or [r for r in results if r.outcome in ("error", "timeout")]
+        raise typer.Exit(1 if bad else 0)
+    asyncio.run(runner.run())
+    typer.echo(f"stopped after {len(runner.results)} cycle(s)")
+    if runner.problems:
+        raise typer.Exit(1)
+
+
+def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
+          venue: str | None = typer.Option(None, "--venue", help="Base URL of a running "
+                                           "simulator (botfleet venue serve)."),
+          replay: bool = typer.Option(False, "--replay", help="Start a simulator here on the "
+                                      "recorded candles, its clock faster than real time."),
+          speed: float = typer.Option(3600.0, "--speed", help="--replay: market ms per wall "
+                                      "ms (3600: an hour a second)."),
+          start: str | None = typer.Option(None, "--start", help="--replay: from this date "
+                                           "(default: --days before the data ends)."),
+          days: int = typer.Option(30, "--days", help="--replay: how many days to replay."),
+          data_dir: Path | None = typer.Option(None, "--data", envvar="BOTFLEET_DATA_DIR",
+                                               help="--replay: folder of candle files "
+                                               "(default: ../shared/data next to the fleet)."),
+          once: bool = ONCE_OPT, deadline: float = DEADLINE_OPT, timeout: float = TIMEOUT_OPT,
+          workers: int = WORKERS_OPT, reload_every: float = RELOAD_OPT,
+          log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT) -> None:
+    """Run the fleet's paper bots on the exchange simulator, in the foreground."""
+    if bool(venue) == bool(replay):
+        fail("paper bots trade on the simulator: give --replay (one started here on the "
+             "recorded candles) or --venue URL (one already serving: botfleet venue serve)", 2)
+    _logging(log_level, log_format)
+    load = _load(fleet)
+    chosen = _bots(load.fleet, bots, "paper")
+    from botfleet.runtime.clients import CredentialsError
+    from botfleet.runtime.connect import VenueUnreachable, remote_connection, venue_connection
+
+    if venue:
+        try:
+            conn = remote_connection(venue, load.fleet, chosen)
+        except CredentialsError as exc:
+            fail(f"{exc} (the simulator account's key and secret)", 2)
+        except VenueUnreachable as exc:
+            fail(str(exc), 2)
+        _run(load, conn, chosen, "paper", _options(once, deadline, timeout, workers,
+                                                   reload_every), once)
+        return
+    from botfleet.runtime.paper_replay import recorded_venue, replay_fleet_copy
+
+    folder = data_dir or load.fleet.path.parent.resolve().parent / "shared" / "data"
+    if not folder.is_dir():
+        fail(f"--replay needs the recorded candles: no folder {folder} (set --data or "
+             "BOTFLEET_DATA_DIR)", 2)
+    if speed <= 0:
+        fail("--speed must be above 0", 2)
+    try:
+        server, t0, t1 = recorded_venue(load.fleet, chosen, folder, days=days, speed=speed,
+                                        start_ms=parse_time(start, "--start") if start else None)
+    except LookupError as exc:
+        fail(str(exc), 2)
+    load.fleet = replay_fleet_copy(load.fleet, load.fleet.data_dir / "replay")
+    typer.echo(f"replaying {server.market.label.get('source')} from {_iso(t0)} to {_iso(t1)} "
+               f"at {speed:g}x")
+    try:
+        _run(load, venue_connection(server, load.fleet, chosen), chosen, "paper",
+             _options(once, deadline, timeout, workers, reload_every, until_ms=t1), once)
+    finally:
+        server.stop()
+
+
+def live(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
+         confirm: bool = typer.Option(False, CONFIRM, help="Required: live bots send real "
+                                      "orders with real money."),
+         once: bool = ONCE_OPT, deadline: float = DEADLINE_OPT, timeout: float = TIMEOUT_OPT,
+         workers: int = WORKERS_OPT, reload_every: float = RELOAD_OPT,
+         log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT) -> None:
+    """Run the fleet's live bots against their exchanges (real money), in the foreground."""
+    if not confirm:
+        fail(f"live bots send real orders with real money; add {CONFIRM} to start them", 2)
+    _logging(log_level, log_format)
+    load = _load(fleet)
+    chosen = _bots(load.fleet, bots, "live")
+    from botfleet.runtime.clients import CredentialsError
+    from botfleet.runtime.connect import live_connection
+
+    try:
+        conn = live_connection(load.fleet, chosen)
+    except CredentialsError as exc:
+        fail(str(exc), 2)
+    _run(load, conn, chosen, "live", _options(once, deadline, timeout, workers, reload_every),
+         once)
+
+
+def status(fleet: Path | None = FLEET_OPT,
+           state: str | None = typer.Option(None, "--state", help="State database URL "
+                                            "(default: the fleet's storage.state)."),
+           as_json: bool = typer.Option(False, "--json", help="One JSON object per bot.")
+           ) -> None:
+    """Each bot as the state database knows it: mode, last cycle and its outcome, positions,
+    working orders, kill switch, breakers, reconciliation halts."""
+    from botfleet.cli_risk import _fleet
+    from botfleet.runtime.status import format_rows, status_rows
+    from botfleet.storage.urls import StateDatabaseError
+
+    fl = _fleet(fleet, state)
+    url = state or fl.storage.state
+    try:
+        rows = status_rows(url, fl)
+    except (StateDatabaseError, ValueError) as exc:
+        fail(str(exc))
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_dict()))
+        return
+    if not rows:
+        typer.echo(f"no bots in {url}")
+        return
+    for line in format_rows(rows):
+        typer.echo(line)
+
+
+def _iso(ms: int) -> str:
+    from botfleet.data.quality import iso
+
+    return iso(ms)

@@ -1,0 +1,285 @@
+"""The body of a bot's cycle, in two halves: `decide` (read, compute, judge) and `act` (send,
+protect, record).
+
+The halves are apart so that a runner with many bots closing together can let every bot
+decide before any of them spends time sending (`batch`), and so that "close -> decision" can
+be measured as what it is. Within `decide` the only requests to the exchange are the candles
+(shared, `feed`) and, for a bot with working orders, the executor's `sync` (a resting stop may
+have filled since the last close).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from botfleet.data.candles import next_open
+from botfleet.execution.positions import q12
+from botfleet.orders import Order, OrderStatus, OrderType, Position, Reason, Side
+from botfleet.risk.book import RiskContext, base_of, quote_of
+from botfleet.risk.decision import Decision, refusal_event
+from botfleet.risk.kill import kill_actions
+from botfleet.runtime.books import BotState, bot_book, performance
+from botfleet.runtime.decide import Intent, PairView, dec, decide, protection
+from botfleet.runtime.sizing import kelly_fraction
+from botfleet.runtime.trades import round_trips
+
+log = logging.getLogger("botfleet.runtime.cycle")
+ZERO = Decimal(0)
+
+
+class Interrupted(Exception):
+    """The runner asked this cycle to stop before sending (timeout or shutdown)."""
+
+
+class BotCycle:
+    """One cycle's work. `state`/`fills`: the bot's reads at the start, when a batch read
+    them for many bots (`tick.prepare`); else read here."""
+
+    def __init__(self, plan, svc, cycle, now_ms: int, *, agg, stop, emit, guards, result,
+                 state: BotState | None = None, fills=None):
+        self.plan, self.svc, self.cycle, self.now = plan, svc, cycle, now_ms
+        self.agg, self.stop, self.emit, self.guards, self.result = agg, stop, emit, guards, result
+        self.bot, self.exchange = plan.name, plan.exchange.name
+        self.executor = svc.executor_for(plan.name)
+        self._state, self._fills = state, fills
+        self.kill = None
+        self.send_errors = 0
+        self.allowed: list[Intent] = []
+        self.prices: dict[str, Decimal] = {}
+        self.closes: dict[str, Decimal] = {}
+
+    def read_state(self) -> BotState:
+        midnight = self.now - self.now % 86_400_000
+        return self.svc.reader.read([self.bot], midnight_ms=midnight,
+                                    since_ms=self.now - self.plan.rate_window_ms)[self.bot]
+
+    # -- the first half ---------------------------------------------------------------------
+    def decide(self) -> None:
+        plan, svc = self.plan, self.svc
+        state = self._state if self._state is not None else self.read_state()
+        # fills of resting orders (a stop) since the last close
+        if (state.working or self._state is None) and self.executor.sync():
+            state = self.read_state()
+            self._fills = None
+        fills, reasons = self._fills if self._fills is not None else svc.reader.fills(self.bot)
+        self.trades = trades = round_trips(fills, reasons)
+        self.kill = svc.killswitch.active_for(self.bot, self.exchange)
+        windows = self.windows = {
+            p: svc.feed.window(self.exchange, p, plan.timeframe, plan.window, self.now)
+            for p in plan.config.pairs}
+        for p, w in windows.items():
+            if len(w.candles):
+                self.closes[p] = dec(w.candles["close"][-1])
+                self.prices[p] = dec(w.forming_open) if w.forming_open is not None \
+                    else self.closes[p]
+        if self.kill is not None:
+            state = self._plan_kill(state)
+        self.state = state
+        newest = [w.newest_ms for w in windows.values() if w.newest_ms is not None]
+        if newest:
+            self.guards.check_data(next_open(min(newest), plan.timeframe))
+        incomplete = [p for p, w in windows.items() if not w.complete]
+        if incomplete:
+            self.result.outcome = "no_data"
+            self.result.notes.append(f"no closed candle of {self.result.candle_ms} yet for "
+                                     f"{', '.join(incomplete)}")
+            return
+        t0 = time.perf_counter()
+        equity = state.equity(plan.capital, self.closes)
+        perf = performance(state, equity, trades.losing_streak(), trades.last_stops())
+        self.books = {"bot": bot_book(state, self.closes, perf),
+                      "exchange": self.agg.exchange.get(self.exchange), "fleet": self.agg.fleet}
+        self.guards.states()
+        self.guards.trip(plan.engine.breaches({k: v for k, v in self.books.items() if v},
+                                              self.now))
+        kelly = (kelly_fraction(plan.sizing, trades.returns())
+                 if plan.sizing.method == "kelly" else None)
+        decisions = decide(plan, self.views(state, trades), candle_ms=self.result.candle_ms,
+                           equity=equity, cash=state.cash(plan.capital), kelly=kelly)
+        self.result.notes.extend(decisions.notes)
+        intents = decisions.intents
+        if self.kill is not None and self.kill.flattens:  # the flattening closes them
+            intents = [i for i in intents if not i.order.reduce_only]
+        self.allowed = self.judge(intents, state, self.books)
+        self.result.decided = time.perf_counter()
+        self.result.decision_s = self.result.decided - t0
+        for note in decisions.notes:
+            log.info("%s", note)
+
+    def views(self, state: BotState, trades, signals: bool = True) -> list[PairView]:
+        out = []
+        for symbol, w in self.windows.items():
+            leg = trades.open.get(symbol)
+            out.append(PairView(
+                symbol, w.candles, self.plan.strategy.latest(w.candles) if signals else {},
+                state.positions.get(symbol) or Position(symbol, ZERO, ZERO),
+                self.prices[symbol], self.svc.market_for(self.bot, symbol),
+                [o for o in state.working if o.symbol == symbol],
+                leg.entry_ms if leg else None, len(leg.entries) if leg else 0,
+                sum(1 for r in leg.exit_reasons if r == Reason.TAKE_PROFIT) if leg else 0,
+                leg.peak if leg else ZERO, trades.last_exit_ms(symbol)))
+        return out
+
+    def _plan_kill(self, state: BotState) -> BotState:
+        """The kill switch's cancels and flattening, sent first in `act`; the state the
+        decisions see is the one they leave (cancelled orders gone)."""
+        flattening = {o.symbol for o in state.working if o.reduce_only and
+                      o.type == OrderType.MARKET}
+        positions = [p for p in state.held() if p.symbol not in flattening]
+        self.kill_plan = kill_actions(self.kill, self.bot, positions, state.working, self.now)
+        gone = set(self.kill_plan.cancel)
+        closing = {o.symbol for o in self.kill_plan.flatten} | flattening
+        held = {s: (replace(p, amount=ZERO, entry_price=ZERO) if s in closing else p)
+                for s, p in state.positions.items()}
+        return replace(state, positions=held,
+                       working=[o for o in state.working if o.client_id not in gone])
+
+    # -- judging ----------------------------------------------------------------------------
+    def judge(self, intents: list[Intent], state: BotState, books: dict) -> list[Intent]:
+        allowed, pending, cancelled = [], [], set()
+        for intent in intents:
+            gone = cancelled | set(intent.cancel)
+            working = [o for o in state.working if o.client_id not in gone] + pending
+            ctx = RiskContext(intent.order, self.now, self.prices.get(intent.order.symbol),
+                              bot_book(state, self.prices, books["bot"].performance,
+                                       working=working),
+                              self._free(state, working), books.get("exchange"),
+                              books.get("fleet"), self.kill, self.guards.states(),
+                              self.plan.taker_fee)
+            decision: Decision = self.plan.engine.check(ctx)
+            if decision.allowed:
+                allowed.append(intent)
+                pending.append(intent.order)
+                cancelled |= set(intent.cancel)
+                for note in decision.notes:
+                    log.debug("%s %s: %s", intent.key, intent.note, note)
+            else:
+                self._refused(intent, decision)
+        return allowed
+
+    def _free(self, state: BotState, working: list[Order]) -> dict[str, Decimal]:
+        """The bot's own balances: its capital and realised PnL less what its long positions
+        cost and its working buys may spend; the base it holds less what working sells
+        (stops included: the exchange locks their amount) may take."""
+        free: dict[str, Decimal] = {}
+        cash = self.plan.capital + state.realized
+        for p in state.held():
+            cash -= p.amount * p.entry_price
+            free[base_of(p.symbol)] = free.get(base_of(p.symbol), ZERO) + p.amount
+        for o in working:
+            if o.side == Side.BUY:
+                cash -= o.amount * (o.price or o.stop_price or self.prices.get(o.symbol, ZERO))
+            else:
+                free[base_of(o.symbol)] = free.get(base_of(o.symbol), ZERO) - o.amount
+        for symbol in self.plan.config.pairs:
+            free[quote_of(symbol)] = cash
+        return free
+
+    def _refused(self, intent: Intent, decision: Decision) -> None:
+        self.result.refusals.append(f"{intent.key}: {decision.reason}")
+        log.warning("risk refused %s (%s): %s", intent.key, intent.note, decision.reason)
+        self.emit.refused(decision, intent.order)
+        self.svc.risk.add_events([refusal_event(decision, self.bot, self.now)])
+
+    # -- the second half --------------------------------------------------------------------
+    def act(self) -> None:
+        if self.kill is not None:
+            self.send_kill()
+        if self.result.outcome == "no_data":
+            return
+        self.send(self.allowed)
+        state, trades = self.state, self.trades
+        if self.result.orders:  # what this cycle's orders changed (fills in their answers)
+            state = self.read_state()
+            trades = round_trips(*self.svc.reader.fills(self.bot))
+        sent = len(self.result.orders)
+        if self.kill is None or not self.kill.cancels_orders:  # else: its orders stay cancelled
+            self.protect(state, trades)
+        if len(self.result.orders) != sent:
+            state = self.read_state()
+        self.trade_events(self.trades, trades)
+        self.svc.ledger.record_equity(self.bot, q12(state.equity(self.plan.capital,
+                                                                 self.closes)),
+                                      ts=datetime.fromtimestamp(self.now / 1000, UTC))
+        if not self.send_errors:
+            self.guards.success()
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("the runner stopped this cycle (deadline or shutdown) before "
+                              "its orders were sent")
+
+    def send(self, intents: list[Intent]) -> None:
+        for intent in intents:
+            self._check_stop()
+            for client_id in intent.cancel:
+                self.executor.cancel(client_id)
+            rec = self.executor.place(self.cycle, intent.key, intent.order)
+            self.result.orders.append(rec)
+            self.emit.order_placed(rec)
+            log.info("order %s %s %s %s %s: %s", intent.key, rec.client_id,
+                     rec.side.name.lower(), rec.amount, rec.symbol, rec.status.name.lower())
+            self._count(rec)
+
+    def _count(self, rec) -> None:
+        """A refused or lost order is an error for the breakers (rejections, 429s, bans)."""
+        if rec.status not in (OrderStatus.REJECTED, OrderStatus.UNKNOWN) or self.guards is None:
+            return
+        text = rec.error or ""
+        kind = "rejection" if rec.status is OrderStatus.REJECTED else "error"
+        if "418" in text or "banned" in text.lower():
+            kind = "ban"
+        elif "429" in text or "-1003" in text or "-1015" in text:
+            kind = "rate_limit"
+        log.warning("order %s %s: %s", rec.client_id, rec.status.name.lower(), text)
+        self.guards.error(kind, f"order {rec.client_id}: {text}")
+        self.send_errors += 1
+
+    def send_kill(self) -> None:
+        plan = getattr(self, "kill_plan", None)
+        if plan is None:
+            self._plan_kill(self.read_state())
+            plan = self.kill_plan
+        if plan.cancel or plan.flatten:
+            log.warning("kill switch %s: cancelling %d order(s), flattening %d position(s)",
+                        self.kill.label, len(plan.cancel), len(plan.flatten))
+        for client_id in plan.cancel:
+            self.executor.cancel(client_id)
+        for order in plan.flatten:
+            rec = self.executor.place(self.cycle, f"kill{self.kill.id}:{order.symbol}", order)
+            self.result.orders.append(rec)
+            self.emit.order_placed(rec)
+
+    def protect(self, state: BotState, trades) -> None:
+        """Place or tighten the resting stop of each held pair (after this cycle's fills);
+        cancel the stops of positions that are gone."""
+        intents, cancels = [], []
+        for view in self.views(state, trades, signals=False):
+            intent, orphans = protection(self.plan, view)
+            cancels.extend(orphans)
+            if intent is not None:
+                intents.append(intent)
+        for client_id in cancels:
+            self.executor.cancel(client_id)
+        if intents:
+            books = {**self.books, "bot": bot_book(state, self.prices,
+                                                    self.books["bot"].performance)}
+            self.send(self.judge(intents, state, books))
+
+    def trade_events(self, before, after) -> None:
+        if after is before:
+            return
+        known = {(t.symbol, t.entry_ms) for t in before.closed}
+        for t in after.closed:
+            if (t.symbol, t.entry_ms) not in known:
+                self.emit.trade_closed(t, f"{self.bot}:{t.symbol}:{t.entry_ms}")
+        for symbol, leg in after.open.items():
+            old = before.open.get(symbol)
+            if old is None or old.entry_ms != leg.entry_ms:
+                self.emit.trade_opened(symbol, leg.direction, leg.peak,
+                                       leg.entry_cost / leg.entry_amount,
+                                       f"{self.bot}:{symbol}:{leg.entry_ms}")
