@@ -30,7 +30,9 @@ def _add_data_commands() -> None:
     from botfleet.cli_data import data_app
     from botfleet.cli_db import db_app
     from botfleet.cli_optimize import montecarlo, optimize, walkforward
+    from botfleet.cli_orchestrate import apply, plan, up
     from botfleet.cli_risk import kill, release
+    from botfleet.cli_runtime import live, paper, status
     from botfleet.cli_strategy import strategy_app
     from botfleet.cli_venue import venue_app
 
@@ -45,6 +47,12 @@ def _add_data_commands() -> None:
     app.command("montecarlo")(montecarlo)
     app.command("kill")(kill)
     app.command("release")(release)
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+    app.command("up")(up)
+    app.command("paper")(paper)
+    app.command("live")(live)
+    app.command("status")(status)
 
 
 _add_data_commands()
@@ -137,11 +145,15 @@ def run(path: Path | None = FLEET_ARG,
         data_dir: Path | None = typer.Option(
             None, envvar="BOTFLEET_DATA_DIR",
             help="Folder of candle files to load first (default: ../shared/data next to the "
-                 "fleet, when present).")) -> None:
-    """The main job: validate the fleet, make sure its candles are stored, show the plan and
-    backtest every bot (reports in DATA_DIR/reports, runs in the state database).
+                 "fleet, when present)."),
+        replay_days: int = typer.Option(14, "--replay-days", help="Days of recorded candles "
+                                        "the paper bots replay on the simulator after the "
+                                        "backtest (0: no replay).")) -> None:
+    """The main job: validate the fleet, make sure its candles are stored, show the plan,
+    backtest every bot (reports in DATA_DIR/reports, runs in the state database), then replay
+    the last days through the paper path on the simulator beside the backtest of those days.
 
-    Trading cycles and schedules are added by later versions; today this never sends an order.
+    The replay trades only on the in-process simulator, in a state database of its own.
     """
     from botfleet.config.summary import summary_lines
     from botfleet.data.prepare import prepare
@@ -173,9 +185,12 @@ def run(path: Path | None = FLEET_ARG,
     for line in summary_lines(fleet):
         typer.echo(line)
     _latest_signals(load, fleet)
-    from botfleet.cli_run import backtest_fleet
+    from botfleet.cli_run import backtest_fleet, paper_replay
 
-    if not backtest_fleet(load, fleet):
+    ok = backtest_fleet(load, fleet)
+    if not paper_replay(load, fleet, data_dir, replay_days):
+        ok = False
+    if not ok:
         raise typer.Exit(1)
 
 
