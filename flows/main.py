@@ -12,13 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from prefect.states import Failed
 
 from botfleet.jobs import load_checked
 from botfleet.orchestration import job_flow, job_task, opaque
-
-
-class MainJobFailed(RuntimeError):
-    """A step of the main job failed; it has printed why."""
 
 
 @job_task("main", name="data")
@@ -36,11 +33,10 @@ def data_step(fleet, data_dir: str | None, download: bool) -> dict:
                    f"{o.source}" + (f", {o.rows} candle(s)" if o.rows else "")
                    + (f" ({o.detail})" if o.detail else ""))
     if report.missing:
-        raise MainJobFailed(
-            f"cannot run: no candles for {len(report.missing)} series, and neither a data "
-            f"folder ({folder or 'none found; set BOTFLEET_DATA_DIR'}) nor a download could "
-            "provide them. botfleet does not invent data.")
-    return {"series": len(report.outcomes)}
+        typer.echo(f"cannot run: no candles for {len(report.missing)} series, and neither a "
+                   f"data folder ({folder or 'none found; set BOTFLEET_DATA_DIR'}) nor a "
+                   "download could provide them. botfleet does not invent data.", err=True)
+    return {"series": len(report.outcomes), "missing": len(report.missing)}
 
 
 @job_task("main", name="plan-and-signals")
@@ -73,13 +69,14 @@ def main(fleet: str, data_dir: str | None = None, download: bool = True,
          replay_days: int = 14) -> dict:
     """The main job of `fleet`; fails when a step failed (each prints its own reason)."""
     load = load_checked(fleet)
-    data_step(opaque(load.fleet), data_dir, download)
+    if data_step(opaque(load.fleet), data_dir, download)["missing"]:
+        return Failed(message="no candles for some series (the data step said which)")
     plan_step(opaque(load))
     steps = {"backtest": backtest_step(opaque(load))["ok"],
              "paper replay": replay_step(opaque(load), data_dir, replay_days)["ok"]}
     failed = [name for name, ok in steps.items() if not ok]
-    if failed:
-        raise MainJobFailed(f"the main job's {' and '.join(failed)} step(s) failed")
+    if failed:  # each step printed its reason: a failed state, not a second traceback
+        return Failed(message=f"the main job's {' and '.join(failed)} step(s) failed")
     return {"fleet": load.fleet.name, "steps": steps}
 
 

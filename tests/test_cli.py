@@ -78,13 +78,14 @@ def test_run_prints_the_plan_of_the_example_fleet(tmp_path):
     from shared_data import SHARED, shared_file
 
     shared_file("binance_SOL-USDT_1h.csv")
-    result = CliRunner().invoke(app, ["run", str(_example_copy(tmp_path)), "--no-download"],
+    result = CliRunner().invoke(app, ["run", str(_example_copy(tmp_path)), "--no-download",
+                                      "--no-prefect"],
                                 env={"BOTFLEET_DATA_DIR": str(SHARED)})
     assert result.exit_code == 0, result.output
     assert "fleet 'example' is valid: 3 bot(s) (3 enabled)" in result.output
     assert "eth-meanrev   paper  binance   ETH/USDT" in result.output
     assert "capital: 10000 USDT, allocated to enabled bots: 9000 USDT" in result.output
-    assert "no order was sent" in result.output
+    assert "it sends no order to an exchange" in result.output
     line = next(x for x in result.output.splitlines() if x.startswith("signals btc-trend"))
     assert line.startswith("signals btc-trend BTC/USDT 1h (sma_cross): ")
     assert int(line.split(": ")[1].split(" entries")[0]) > 10
@@ -172,13 +173,13 @@ def test_run_loads_candles_from_the_data_folder_then_from_the_store(tmp_path):
 
     shared_file("binance_SOL-USDT_1h.csv")
     fleet = _example_copy(tmp_path)
-    first = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+    first = CliRunner().invoke(app, ["run", str(fleet), "--no-download", "--no-prefect"],
                                env={"BOTFLEET_DATA_DIR": str(SHARED)})
     assert first.exit_code == 0, first.output
     assert "data binance SOL/USDT 4h from 2024-01-01 00:00: resampled, 10942 candle(s)" in \
         first.output
     assert (fleet / "data" / "candles.db").exists()  # relative to the fleet, not the cwd
-    again = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+    again = CliRunner().invoke(app, ["run", str(fleet), "--no-download", "--no-prefect"],
                                env={"BOTFLEET_DATA_DIR": str(tmp_path / "nothing")})
     assert again.exit_code == 0 and "BTC/USDT 1h from 2024-01-01 00:00: store" in again.output
 
@@ -186,7 +187,7 @@ def test_run_loads_candles_from_the_data_folder_then_from_the_store(tmp_path):
 def test_run_without_data_or_network_says_so_and_fails(tmp_path):
     fleet = _example_copy(tmp_path)
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(app, ["run", str(fleet), "--no-download"],
+    result = CliRunner().invoke(app, ["run", str(fleet), "--no-download", "--no-prefect"],
                                 env={"BOTFLEET_DATA_DIR": str(tmp_path / "empty")})
     assert result.exit_code == 1
     assert "cannot run: no candles for 4 series" in result.output

@@ -74,7 +74,7 @@ def test_backtest_a_bot_of_a_fleet(tmp_path):
     shared_file("binance_SOL-USDT_1h.csv")
     fleet = _example_copy(tmp_path)
     env = {"BOTFLEET_DATA_DIR": str(SHARED)}
-    assert _invoke("run", str(fleet), "--no-download", env=env).exit_code == 0
+    assert _invoke("run", str(fleet), "--no-download", "--no-prefect", env=env).exit_code == 0
     assert (fleet / "data" / "reports" / "index.html").exists()
     r = _invoke("backtest", "sol-breakout", "--fleet", str(fleet), "--start", "2024-01-01",
                 "--fill", "volume_cap=1%", "--format", "json", env=env)

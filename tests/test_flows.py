@@ -273,15 +273,19 @@ def test_flows_are_tagged_and_time_limited(flows):
         assert not task.tags  # each tag would cost a round trip at every task run's start
 
 
-def test_the_main_job_runs_as_a_flow_and_says_where_its_history_is(flows, tmp_path, capsys):
-    from botfleet.orchestration import run_main
+def test_the_main_job_runs_as_a_flow_and_says_where_its_history_is(flows, tmp_path):
+    from typer.testing import CliRunner
+
+    from botfleet.cli import app
 
     path = example_fleet(tmp_path, name=f"t-{uuid.uuid4().hex[:6]}")
     for bot in ("btc-trend", "sol-breakout"):
         (tmp_path / "bots.d" / f"{bot}.yaml").unlink()
-    ok, where = run_main(str(path), data_dir=str(SHARED), download=False, replay_days=0)
-    out = capsys.readouterr().out
-    assert ok, out
+    got = CliRunner().invoke(app, ["run", str(path), "--no-download", "--replay-days", "0"],
+                             env={"BOTFLEET_DATA_DIR": str(SHARED)})
+    out = got.output
+    assert got.exit_code == 0, out
+    where = next(x for x in out.splitlines() if x.startswith("run history: "))
     assert "/runs/flow-run/" in where
     assert "data binance ETH/USDT 1h from 2024-01-01 00:00: file" in out
     assert "signals eth-meanrev ETH/USDT 1h (rsi_reversion)" in out
@@ -293,3 +297,18 @@ def test_the_main_job_runs_as_a_flow_and_says_where_its_history_is(flows, tmp_pa
         flow_run = client.read_flow_run(run_id)
     assert flow_run.state.is_completed()
     assert set(task_runs(flow_run)) == {"data", "plan-and-signals", "backtest", "paper-replay"}
+
+
+def test_the_main_job_flow_fails_with_the_reason_when_there_is_no_data(flows, tmp_path):
+    from typer.testing import CliRunner
+
+    from botfleet.cli import app
+
+    path = example_fleet(tmp_path, name=f"t-{uuid.uuid4().hex[:6]}")
+    empty = tmp_path / "no-candles"
+    empty.mkdir()
+    got = CliRunner().invoke(app, ["run", str(path), "--no-download"],
+                             env={"BOTFLEET_DATA_DIR": str(empty)})
+    assert got.exit_code == 1, got.output
+    assert "botfleet does not invent data" in got.output
+    assert "run history: " in got.output and "/runs/flow-run/" in got.output

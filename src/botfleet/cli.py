@@ -148,7 +148,11 @@ def run(path: Path | None = FLEET_ARG,
                  "fleet, when present)."),
         replay_days: int = typer.Option(14, "--replay-days", help="Days of recorded candles "
                                         "the paper bots replay on the simulator after the "
-                                        "backtest (0: no replay).")) -> None:
+                                        "backtest (0: no replay)."),
+        prefect: bool = typer.Option(True, "--prefect/--no-prefect", envvar="BOTFLEET_RUN_PREFECT",
+                                     help="Run the steps as the Prefect flow botfleet-main (on "
+                                          "PREFECT_API_URL, else Prefect's temporary local "
+                                          "server) so the run is in Prefect's history.")) -> None:
     """The main job: validate the fleet, make sure its candles are stored, show the plan,
     backtest every bot (reports in DATA_DIR/reports, runs in the state database), then replay
     the last days through the paper path on the simulator beside the backtest of those days.
@@ -169,6 +173,9 @@ def run(path: Path | None = FLEET_ARG,
     if data_dir is None:
         shared = fleet.path.parent.resolve().parent / "shared" / "data"
         data_dir = shared if shared.is_dir() else None
+    if prefect:
+        _run_as_flow(fleet.path, data_dir, download, replay_days)
+        return
     store = open_store(fleet.storage.candles)
     report = prepare(fleet, store, data_dir=data_dir, download=download)
     for o in report.outcomes:
@@ -190,6 +197,18 @@ def run(path: Path | None = FLEET_ARG,
     ok = backtest_fleet(load, fleet)
     if not paper_replay(load, fleet, data_dir, replay_days):
         ok = False
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _run_as_flow(fleet_path: Path, data_dir: Path | None, download: bool,
+                 replay_days: int) -> None:
+    """`botfleet run` as the flow botfleet-main: the same steps and output, one flow run."""
+    from botfleet.orchestration import run_main
+
+    ok, where = run_main(str(fleet_path), data_dir=str(data_dir) if data_dir else None,
+                         download=download, replay_days=replay_days)
+    typer.echo(f"run history: {where}")
     if not ok:
         raise typer.Exit(1)
 

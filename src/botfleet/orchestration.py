@@ -133,6 +133,39 @@ def job_task(kind: str, name: str | None = None, *,
     return wrap
 
 
+DASK_ENV = "BOTFLEET_DASK_ADDRESS"
+
+
+def dask_task_runner(address: str) -> Any:
+    """prefect-dask's runner on the Dask scheduler at `address` (`tcp://host:8786`), or on a
+    local cluster of N worker processes started for the flow run (`local:N`)."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:  # pragma: no cover - the dask extra is in the dev install
+        raise JobError(f"{DASK_ENV} is {address!r} but prefect-dask is not installed: "
+                       "install botfleet with the 'dask' extra") from None
+    if address.startswith("local:"):
+        try:
+            workers = int(address.split(":", 1)[1])
+        except ValueError:
+            workers = 0
+        if workers < 1:
+            raise JobError(f"{DASK_ENV}: 'local:N' needs a worker count N >= 1, got "
+                           f"{address!r}")
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    return DaskTaskRunner(address=address)
+
+
+def task_runner(kind: str) -> Any:
+    """Threads on the flow's process; for research, Dask when BOTFLEET_DASK_ADDRESS is set (the
+    same deployment then fans its grid chunks out to the cluster, no code change)."""
+    address = os.environ.get(DASK_ENV, "").strip()
+    if kind == "research" and address:
+        return dask_task_runner(address)
+    return ThreadPoolTaskRunner(max_workers=POLICIES[kind].workers)
+
+
 def job_flow(kind: str, **options: Any) -> Callable:
     """Decorator: the Prefect flow `botfleet-<kind>`, its result persisted as JSON."""
     policy = POLICIES[kind]
@@ -140,7 +173,7 @@ def job_flow(kind: str, **options: Any) -> Callable:
                 "description": DESCRIPTIONS.get(kind, ""), "retries": 0,
                 "timeout_seconds": policy.flow_timeout_s, "persist_result": True,
                 "result_serializer": "json", "log_prints": True,
-                "task_runner": ThreadPoolTaskRunner(max_workers=policy.workers), **options}
+                "task_runner": task_runner(kind), **options}
 
     def wrap(fn: Callable) -> Any:
         return flow(**settings)(fn)
@@ -437,6 +470,7 @@ def run_main(fleet_path: str, *, data_dir: str | None, download: bool = True,
     if PREFECT_API_URL.value() and ui:
         where = f"{ui}/runs/flow-run/{run_id}"
     else:
-        where = (f"run history in {PREFECT_HOME.value()}; 'botfleet up' or 'prefect server "
-                 f"start' shows it at http://127.0.0.1:4200/runs/flow-run/{run_id}")
+        where = (f"kept in {PREFECT_HOME.value()} (Prefect's database); 'botfleet up' or "
+                 f"'prefect server start' shows it at http://127.0.0.1:4200/runs/flow-run/"
+                 f"{run_id}")
     return state.is_completed(), where

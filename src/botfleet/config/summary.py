@@ -44,5 +44,6 @@ def summary_lines(fleet: Fleet) -> list[str]:
                                           for job, s in fleet.schedules.items()))
     lines.append(f"storage: state {fleet.storage.state}, candles {fleet.storage.candles}, "
                  f"cache {fleet.storage.cache}")
-    lines.append("dry run: this version validates and plans the fleet; no order was sent")
+    lines.append("the main job backtests these bots and replays them on the simulator; it sends "
+                 "no order to an exchange (botfleet paper | live run them)")
     return lines
