@@ -1,6 +1,7 @@
 """`botfleet-main`: the main job (`botfleet run`) as one flow of tasks, so its history is in
 Prefect beside the scheduled jobs: data (stored candles, files, downloads) -> plan and latest
-signals -> backtest of every bot (stored, reported) -> paper replay on the simulator.
+signals -> backtest of every bot (stored, reported) -> paper replay on the simulator -> the
+trading report of the replay's last week.
 
 Each task wraps the library step `botfleet run` uses as it is (`data.prepare`, `cli._latest_
 signals`, `cli_run.backtest_fleet`, `cli_run.paper_replay`): the output is the same. Not one
@@ -61,7 +62,15 @@ def backtest_step(load) -> dict:
 def replay_step(load, data_dir: str | None, days: int) -> dict:
     from botfleet.cli_run import paper_replay
 
-    return {"ok": paper_replay(load, load.fleet, Path(data_dir) if data_dir else None, days)}
+    replayed = paper_replay(load, load.fleet, Path(data_dir) if data_dir else None, days)
+    return {"ok": bool(replayed), "replayed": replayed}
+
+
+@job_task("main", name="report")
+def report_step(replayed) -> dict:
+    from botfleet.cli_run import replay_report
+
+    return {"ok": replay_report(replayed)}
 
 
 @job_flow("main")
@@ -72,8 +81,10 @@ def main(fleet: str, data_dir: str | None = None, download: bool = True,
     if data_step(opaque(load.fleet), data_dir, download)["missing"]:
         return Failed(message="no candles for some series (the data step said which)")
     plan_step(opaque(load))
-    steps = {"backtest": backtest_step(opaque(load))["ok"],
-             "paper replay": replay_step(opaque(load), data_dir, replay_days)["ok"]}
+    backtest = backtest_step(opaque(load))["ok"]
+    replay = replay_step(opaque(load), data_dir, replay_days)
+    steps = {"backtest": backtest, "paper replay": replay["ok"],
+             "report": report_step(opaque(replay["replayed"]))["ok"]}
     failed = [name for name, ok in steps.items() if not ok]
     if failed:  # each step printed its reason: a failed state, not a second traceback
         return Failed(message=f"the main job's {' and '.join(failed)} step(s) failed")

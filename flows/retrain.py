@@ -1,29 +1,38 @@
-"""`botfleet-retrain`: retraining of the models the bots use (`botfleet.jobs.retrain`).
-
-No bot can declare a model yet, so every run reports "no model" per bot rather than training
-anything; the ML issue fills in the job, and this flow and its YAML schedule already exist."""
+"""`botfleet-retrain`: new model versions on each model's schedule, or on drift
+(`botfleet.jobs.retrain`). Thin: one task per model, rows published by `finish`."""
 
 from __future__ import annotations
 
 from botfleet.jobs import load_checked
-from botfleet.jobs.retrain import retrain_bot
+from botfleet.jobs.retrain import DRIFT, SCHEDULE, on_drift, pick_models, retrain_model
 from botfleet.orchestration import fan_out, finish, job_flow, job_task, opaque
 
 
 @job_task("retrain", task_run_name="retrain {name}")
-def retrain_one(bot, name: str) -> dict:
-    return retrain_bot(bot)
+def retrain_one(fleet, name: str) -> dict:
+    return retrain_model(fleet, name)
+
+
+@job_task("retrain", task_run_name="drift {name}")
+def drift_one(fleet, name: str) -> dict:
+    return on_drift(fleet, name)
 
 
 @job_flow("retrain")
-def retrain(fleet: str) -> dict:
-    """Retrain the model of every enabled bot that declares one."""
+def retrain(fleet: str, models: list[str] | None = None, mode: str = SCHEDULE) -> dict:
+    """Retrain `models` (default: those on the fleet's own retrain schedule); in `drift` mode
+    check each promoted version and retrain only the drifted ones."""
     f = load_checked(fleet).fleet
-    bots = f.enabled_bots()
-    rows, failed = fan_out([(b.name, retrain_one, (opaque(b), b.name)) for b in bots])
-    trained = [r for r in rows if r["outcome"] != "no model"]
-    summary = (f"{len(trained)} model(s) retrained" if trained else
-               f"nothing to retrain: none of the {len(bots)} enabled bot(s) declares a model")
+    names = pick_models(f, models, mode=mode)
+    one = drift_one if mode == DRIFT else retrain_one
+    rows, failed = fan_out([(n, one, (opaque(f), n)) for n in names])
+    if not names:
+        summary = (f"nothing to retrain: {len(f.models)} model(s) declared, none on this "
+                   "schedule" if f.models else "nothing to retrain: the fleet declares no model")
+    else:
+        done = [r for r in rows if r.get("outcome") in ("promoted", "refused")]
+        summary = (f"{len(done)} of {len(names)} model(s) retrained" if mode == SCHEDULE else
+                   f"{len(names)} model(s) checked for drift, {len(done)} retrained")
     return finish("retrain", f.name, rows, failed, summary)
 
 

@@ -64,7 +64,7 @@ def prefect_server(tmp_path_factory):
 
 
 EXAMPLE_PARTS = ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d",
-                 "risk.d", "plugins")
+                 "risk.d", "models.d", "plugins")
 LONG_AGO = "0 0 1 1 *"  # a fleet job the tests must not see fire: New Year's midnight
 
 

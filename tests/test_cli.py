@@ -37,8 +37,8 @@ def test_console_script_runs_validate_and_version():
                          text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     strategies = len(list((ROOT / "strategies.d").glob("*.yaml")))
-    assert out.stdout.startswith(f"valid: {7 + strategies} file(s) (3 bot, 1 exchange, "
-                                 f"1 notifier, 1 risk, {strategies} strategy)")
+    assert out.stdout.startswith(f"valid: {8 + strategies} file(s) (3 bot, 1 exchange, "
+                                 f"1 model, 1 notifier, 1 risk, {strategies} strategy)")
 
 
 def test_every_command_has_help():
@@ -137,7 +137,8 @@ def test_schema_export_writes_every_kind(tmp_path):
     assert result.exit_code == 0
     names = sorted(p.name for p in (tmp_path / "s").iterdir())
     assert names == sorted(f"{k}.schema.json" for k in
-                           ("common", "fleet", "exchange", "bot", "strategy", "risk", "notifier"))
+                           ("common", "fleet", "exchange", "bot", "strategy", "risk", "notifier",
+                            "model"))
 
 
 def test_schema_docs_check(tmp_path):
@@ -162,7 +163,8 @@ def _example_copy(tmp_path: Path) -> Path:
 
     target = tmp_path / "fleet"
     target.mkdir()
-    for item in ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d", "risk.d"):
+    for item in ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d", "risk.d",
+                 "models.d"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copyfile)(src, target / item)
     return target

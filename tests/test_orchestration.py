@@ -61,6 +61,26 @@ def test_on_candle_close_follows_each_bots_timeframe_and_example_schedules(tmp_p
                                                 "retrain", "report"}
 
 
+def test_models_get_retrain_and_drift_deployments_from_their_yaml(tmp_path):
+    from botfleet.jobs.retrain import pick_models
+
+    fleet = fleet_of(example_fleet(tmp_path / "a"))  # the fleet's retrain: New Year only
+    specs = {s.name: s for s in deployments_for(fleet)}
+    own = [s for n, s in specs.items() if n.startswith("example-retrain-")]
+    assert len(own) == 1 and own[0].parameters["models"] == ["eth-direction"]
+    assert (own[0].schedule.cron, own[0].schedule.timezone) == ("0 3 * * SUN", "UTC")
+    drift = [s for n, s in specs.items() if n.startswith("example-drift-")]
+    assert len(drift) == 1 and drift[0].schedule.interval_s == 86400
+    assert drift[0].parameters["mode"] == "drift" and drift[0].kind == "retrain"
+    assert pick_models(fleet) == []  # <fleet>-retrain covers no model here
+    same = fleet_of(example_fleet(tmp_path / "b", schedules={
+        "ingest": "every 5m", "reconcile": "every 1m", "report": "daily 08:00",
+        "retrain": "0 3 * * SUN UTC"}))
+    assert not [n for n in (s.name for s in deployments_for(same))
+                if n.startswith("example-retrain-")]
+    assert pick_models(same) == ["eth-direction"]
+
+
 @pytest.mark.parametrize("timeframe, after, expected", [
     ("1h", "2024-03-05T10:20", "2024-03-05T11:00"),
     ("4h", "2024-03-05T10:20", "2024-03-05T12:00"),
@@ -141,7 +161,7 @@ def test_diff_reports_created_changed_removed_and_unchanged(tmp_path):
     assert len(plan.same) == len(specs) - 2
     lines = plan.lines()
     assert lines[0].startswith("+ botfleet-cycle/example-cycle-4h")
-    assert lines[-1] == "1 to create, 1 to change, 1 to remove, 5 unchanged"
+    assert lines[-1] == "1 to create, 1 to change, 1 to remove, 7 unchanged"  # 2 of the model
 
 
 # -- against the session's Prefect server -------------------------------------------------------
@@ -157,7 +177,8 @@ def test_plan_apply_plan_against_the_server(prefect_server, tmp_path):  # noqa: 
     runner = CliRunner()
     out = runner.invoke(app, ["plan", str(path)])
     assert out.exit_code == 0, out.output
-    assert "7 to create, 0 to change, 0 to remove, 0 unchanged" in out.output
+    # 7 of the fleet, and eth-direction's own weekly retrain and daily drift check
+    assert "9 to create, 0 to change, 0 to remove, 0 unchanged" in out.output
     assert f"+ botfleet-cycle/{name}-cycle-4h" in out.output
     out = runner.invoke(app, ["apply", str(path)])
     assert out.exit_code == 0, out.output
@@ -177,7 +198,7 @@ def test_plan_apply_plan_against_the_server(prefect_server, tmp_path):  # noqa: 
         in out.output
     assert f"~ botfleet-research/{name}-research" in out.output
     assert f"- botfleet-cycle/{name}-cycle-4h" in out.output
-    assert "0 to create, 2 to change, 1 to remove, 4 unchanged" in out.output
+    assert "0 to create, 2 to change, 1 to remove, 6 unchanged" in out.output
     out = runner.invoke(app, ["apply", str(path)])
     assert out.exit_code == 0, out.output
     assert orch.plan(fleet_of(path)).empty
@@ -342,6 +363,8 @@ def test_up_serves_every_deployment_and_says_where_the_ui_is(
     (tmp_path / "bots.d" / "sol-breakout.yaml").unlink()  # its 4h cycle becomes stale
     env = {**os.environ, "PREFECT_API_URL": prefect_server.api_url,
            "PREFECT_HOME": str(prefect_server.home)}
+    for login in ("BOTFLEET_UI_PASSWORD_HASH", "BOTFLEET_UI_VIEWER_HASH"):
+        env.pop(login, None)  # no login configured: the UI says it does not start
     proc = subprocess.Popen([sys.executable, "-m", "botfleet.cli", "up", str(path)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -365,7 +388,7 @@ def test_up_serves_every_deployment_and_says_where_the_ui_is(
     assert f"- botfleet-cycle/{name}-cycle-4h (no longer in the YAML: removed)" in text, text
     assert f"serving botfleet-cycle/{name}-cycle-1h: every 1h" in text
     assert f"serving botfleet-research/{name}-research: on demand" in text
-    assert "UI: no Streamlit app at" in text and "ready; Ctrl-C stops" in text
+    assert "UI not started: no login configured" in text and "ready; Ctrl-C stops" in text
     assert proc.returncode == 0, text
     assert "stopped" in text
 

@@ -70,7 +70,7 @@ def _tables(url: str) -> set[str]:
 
 # -- migration ------------------------------------------------------------------------------
 def test_the_risk_tables_migrate_down_and_up_and_agree_with_the_models(url):
-    assert upgrade(url) == head_revision() and current_revision(url) == "0003"
+    assert upgrade(url) == head_revision() and current_revision(url) == head_revision()
     assert RISK_TABLES <= _tables(url) and schema_diff(url) == []
     eng = state_engine(url)
     with transaction(eng, write=True) as conn:
@@ -79,7 +79,7 @@ def test_the_risk_tables_migrate_down_and_up_and_agree_with_the_models(url):
         command.downgrade(cfg, "0002")
     eng.dispose()
     assert not RISK_TABLES & _tables(url) and current_revision(url) == "0002"
-    assert upgrade(url) == "0003" and schema_diff(url) == []
+    assert upgrade(url) == head_revision() and schema_diff(url) == []
 
 
 # -- engage, scopes, release, history ------------------------------------------------------
@@ -394,3 +394,23 @@ def test_cli_with_a_broken_fleet_acts_only_on_an_explicit_state(write, tmp_path)
     r = _cli("kill", "--fleet", fleet, "--state", f"sqlite:///{tmp_path / 'x.db'}", "--all",
              "--reason", "x")
     assert r.exit_code == 0 and "acting on --state without it" in r.output
+
+
+def test_every_engagement_and_release_goes_on_the_event_stream_for_the_notifier(tmp_path):
+    import uuid
+
+    from botfleet.bus import KILLSWITCH_CHANGED, open_bus
+    from botfleet.notify.notice import from_event
+
+    prefix = f"ks-{uuid.uuid4().hex[:8]}:"
+    reader = open_bus("memory://", prefix=prefix)
+    with KillSwitch(f"sqlite:///{tmp_path / 's.db'}", prefix=prefix) as ks:
+        ks.engage("bot", "b1", "flatten", "runaway losses", "ui:alice")
+        ks.release("bot", "b1", "checked", "cli:ops")
+    got = reader.events.read("notifier", "n1", topics=(KILLSWITCH_CHANGED,))
+    assert [(e.type, e.payload["state"], e.payload["bot"]) for e in got] == [
+        ("engaged", "engaged", "b1"), ("released", "released", "b1")]
+    assert got[0].payload["reason"] == "runaway losses" and got[1].payload["actor"] == "cli:ops"
+    notices = [from_event(e) for e in got]
+    assert [(n.event_type, n.severity) for n in notices] == [("kill_switch", "critical"),
+                                                              ("kill_switch", "warning")]

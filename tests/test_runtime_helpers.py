@@ -169,15 +169,19 @@ class Captured(logging.Handler):
 
     def __enter__(self):
         root = logging.getLogger()
-        self._level = root.level
+        # levels an earlier command of this process set on botfleet's loggers (the YAML's
+        # `logging.levels`, the main job's quiet replay) would hide the records looked for
+        self._levels = {name: logging.getLogger(name).level
+                        for name in ("", "botfleet", "botfleet.runtime", "botfleet.execution")}
         root.addHandler(self)
-        root.setLevel(logging.DEBUG)
+        for name in self._levels:
+            logging.getLogger(name).setLevel(logging.DEBUG if not name else logging.NOTSET)
         return self
 
     def __exit__(self, *exc):
-        root = logging.getLogger()
-        root.removeHandler(self)
-        root.setLevel(self._level)
+        logging.getLogger().removeHandler(self)
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def events_of(correlation_id: str) -> list:

@@ -55,7 +55,8 @@ def test_docker_compose_services_are_pinned_and_keep_secrets_out():
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert {"postgres", "redis", "clickhouse", "prefect-server", "botfleet"} <= set(services)
+    assert {"postgres", "redis", "clickhouse", "prefect-server", "prefect-worker", "runner", "ui",
+            "prometheus", "grafana"} <= set(services)
     for name, svc in services.items():
         assert "image" in svc or "build" in svc, name
         if "image" in svc:

@@ -57,6 +57,72 @@ def _add_data_commands() -> None:
 
 _add_data_commands()
 
+
+def _add_control_commands() -> None:
+    from botfleet.cli_control import audit, pause, resume
+    from botfleet.cli_telegram import telegram
+
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("audit")(audit)
+    app.command("telegram")(telegram)
+
+
+_add_control_commands()
+
+
+def _add_notify_commands() -> None:
+    from botfleet.cli_notify import notify_app
+
+    app.add_typer(notify_app, name="notify")
+
+
+_add_notify_commands()
+
+
+def _add_report_command() -> None:
+    from botfleet.cli_report import report
+
+    app.command("report")(report)
+
+
+_add_report_command()
+
+
+def _add_ui_commands() -> None:
+    from botfleet.cli_ui import ui_app
+
+    app.add_typer(ui_app, name="ui")
+
+
+_add_ui_commands()
+
+
+def _add_doctor_command() -> None:
+    from botfleet.cli_doctor import doctor
+
+    app.command("doctor")(doctor)
+
+
+_add_doctor_command()
+
+def _add_secrets_commands() -> None:
+    from botfleet.cli_secrets import secrets_app
+
+    app.add_typer(secrets_app, name="secrets")
+
+
+_add_secrets_commands()
+
+
+def _add_model_commands() -> None:
+    from botfleet.cli_model import model_app
+
+    app.add_typer(model_app, name="model")
+
+
+_add_model_commands()
+
 FLEET_ARG = typer.Argument(None, help="Fleet file or folder (default: ./fleet.yaml), or any "
                            "single botfleet YAML file.", show_default=False)
 
@@ -69,12 +135,27 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Show the version and exit.")) -> None:
+                                       help="Show the version and exit."),
+          log_json: bool = typer.Option(False, "--log-json", help="Log JSON lines (default: "
+                                        "the fleet's logging.format, else JSON unless stderr "
+                                        "is a terminal; or BOTFLEET_LOG_FORMAT)."),
+          log_level: str | None = typer.Option(None, "--log-level", help="debug, info, "
+                                               "warning or error (default: the fleet's "
+                                               "logging.level, else info).")) -> None:
     """Declarative crypto trading bots."""
+    from botfleet.obs.logs import install_logging, set_cli_overrides
+
+    set_cli_overrides(json=True if log_json else None, level=log_level)
+    try:
+        install_logging()
+    except ValueError as exc:
+        _usage(str(exc))
 
 
 def _usage(message: str) -> None:
-    typer.echo(f"botfleet: {message}", err=True)
+    from botfleet.obs.masking import mask
+
+    typer.echo(f"botfleet: {mask(message)}", err=True)
     raise typer.Exit(2)
 
 
@@ -99,7 +180,19 @@ def _load(path: Path | None):
     if found:
         load.problems.extend(found)
         load.fleet = None
+    if load.fleet is not None:
+        _fleet_logging(load.fleet)
     return load
+
+
+def _fleet_logging(fleet) -> None:
+    """The fleet's `logging:` block (levels per module, a file) for the rest of the command."""
+    from botfleet.obs.logs import install_logging
+
+    try:
+        install_logging(fleet)
+    except (ValueError, OSError) as exc:
+        _usage(f"{fleet.path}: logging: {exc}")
 
 
 def _print_problems(load) -> None:
@@ -192,10 +285,11 @@ def run(path: Path | None = FLEET_ARG,
     for line in summary_lines(fleet):
         typer.echo(line)
     _latest_signals(load, fleet)
-    from botfleet.cli_run import backtest_fleet, paper_replay
+    from botfleet.cli_run import backtest_fleet, paper_replay, replay_report
 
     ok = backtest_fleet(load, fleet)
-    if not paper_replay(load, fleet, data_dir, replay_days):
+    replayed = paper_replay(load, fleet, data_dir, replay_days)
+    if not (replayed and replay_report(replayed)):
         ok = False
     if not ok:
         raise typer.Exit(1)

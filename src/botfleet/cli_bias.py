@@ -59,8 +59,11 @@ def _bot(target: str, fleet: Path | None, timeframe: str | None):
     entries = {e.name: e for e in load.entries.get("strategy", [])}
     if bot.strategy not in entries:
         _usage(f"bot {bot.name}: strategy {bot.strategy!r} is not a YAML strategy of the fleet")
+    from botfleet.strategy.fleet import backtest_models
+
     return compile_entry(entries[bot.strategy], timeframe or bot.timeframe,
-                         dict(bot.parameters)), bot
+                         dict(bot.parameters), models=load.fleet.models
+                         ).use_models(backtest_models(load.fleet)), bot
 
 
 def _window(candles, start: str | None, end: str | None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import typer
@@ -25,7 +24,6 @@ FLEET_REF_OPT = typer.Option(None, "--fleet-on-workers", help="The fleet file's 
                              "workers see it (default: this file's absolute path).")
 CODE_OPT = typer.Option(None, "--code-on-workers", help="The folder holding flows/ as the "
                         "workers see it (default: this checkout's).")
-UI_APP = "app.py"
 
 
 def _fleet(path: Path | None):
@@ -77,18 +75,19 @@ def apply(path: Path | None = FLEET_ARG, pool: str = POOL_OPT,
                f"prefect worker start --pool {pool} --type process")
 
 
-def _start_ui(port: int) -> subprocess.Popen | None:
-    from botfleet.orchestration import flows_dir
+def _start_ui(port: int, fleet=None) -> subprocess.Popen | None:
+    """The control panel beside the flows (`botfleet ui`'s launcher and login checks); a panel
+    that cannot start (no login configured) is reported, the flows are served anyway."""
+    from botfleet.cli_ui import LaunchError, start_ui
 
-    app = flows_dir().parent / "ui" / UI_APP
-    if not app.is_file():
-        typer.echo(f"UI: no Streamlit app at {app} yet (the control-panel issue adds it); "
-                   "the Prefect UI above shows every run")
+    fleet_file = Path(fleet.path) if fleet is not None else Path("fleet.yaml")
+    try:
+        proc = start_ui(fleet_file, port=port)
+    except LaunchError as exc:
+        typer.echo(f"UI not started: {exc}; the Prefect UI above shows every run")
         return None
     typer.echo(f"UI: http://127.0.0.1:{port}")
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app),
-                             "--server.port", str(port), "--server.headless", "true"],
-                            stdin=subprocess.DEVNULL)
+    return proc
 
 
 def _interrupt(signum, frame) -> None:
@@ -131,7 +130,7 @@ def _serve(fleet, ui: bool, ui_port: int) -> None:
     from botfleet.deployments import deployments_for
 
     specs = deployments_for(fleet)
-    ui_proc = _start_ui(ui_port) if ui else None
+    ui_proc = _start_ui(ui_port, fleet) if ui else None
     try:
         for name in orch.remove_stale(fleet, specs):
             typer.echo(f"- {name} (no longer in the YAML: removed)")

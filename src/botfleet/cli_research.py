@@ -16,7 +16,9 @@ import typer
 
 
 def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"botfleet: {message}", err=True)
+    from botfleet.obs.masking import mask  # an error can quote a URL or a driver's message
+
+    typer.echo(f"botfleet: {mask(str(message))}", err=True)
     raise typer.Exit(code)
 
 
@@ -180,8 +182,12 @@ def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, star
     overrides = {**bot.parameters, **_overrides(params)}
     _plugins(load)
     entry = {e.name: e for e in load.entries.get("strategy", [])}[bot.strategy]
+    from botfleet.strategy.fleet import backtest_models
+
+    models = backtest_models(fleet)  # proba(): walk-forward models, shared across a grid
     try:
-        strategy = compile_entry(entry, bot.timeframe, overrides)
+        strategy = compile_entry(entry, bot.timeframe, overrides,
+                                 models=fleet.models).use_models(models)
     except StrategyError as exc:
         for p in exc.problems:
             typer.echo(str(p))
@@ -195,7 +201,8 @@ def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, star
         except (LookupError, ValueError) as exc:
             fail(str(exc))
     def factory(params: dict):
-        return compile_entry(entry, bot.timeframe, {**overrides, **params})
+        return compile_entry(entry, bot.timeframe, {**overrides, **params},
+                             models=fleet.models).use_models(models)
 
     return Target(bot.name, strategy, got.pairs, bot.timeframe, got.fills, got.capital,
                   got.sizing, bot, fleet, factory,

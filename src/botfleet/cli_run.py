@@ -7,6 +7,8 @@ the others still run; the job then exits non-zero so that a broken bot is never 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import typer
 
 COLUMNS = [("bot", 14, "{}"), ("pairs", 18, "{}"), ("tf", 4, "{}"), ("return", 9, "{:+.2%}"),
@@ -80,11 +82,64 @@ def _replay_row(cells: list) -> str:
     return " ".join(out).rstrip()
 
 
-def paper_replay(load, fleet, data_dir, days: int) -> bool:
+@dataclass
+class Replayed:
+    """What the replay did: `ok`, and where its state is (for the report of its days)."""
+
+    ok: bool
+    fleet: object = None  # the replay's copy of the fleet, with a state database of its own
+    end_ms: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def replay_report(replayed: Replayed) -> bool:
+    """The trading report (HTML) of the replay's last seven days, from its state database:
+    what `botfleet report` would have sent had the replay been live; True when written (or
+    there was no replay)."""
+    if replayed.fleet is None or replayed.end_ms is None:
+        return True
+    from datetime import UTC, datetime
+
+    from botfleet.jobs.report import report_period
+
+    try:
+        row = report_period(replayed.fleet, "weekly", send=False, pdf=False,
+                            now=datetime.fromtimestamp(replayed.end_ms / 1000, UTC))
+    except Exception as exc:  # noqa: BLE001 - the step reports its failure, the job goes on
+        typer.echo(f"report of the replay failed: {type(exc).__name__}: {exc}", err=True)
+        return False
+    typer.echo(f"report of the replay's last 7 days: {row['path']}")
+    return True
+
+
+def paper_replay(load, fleet, data_dir, days: int) -> Replayed:
     """The paper path on the simulator over the last `days` of the recorded candles, every
     paper bot trading through the fleet runner (ccxt, executor, ledger, risk engine), beside
     the backtest of the same stretch; True when it ran (or there was nothing to replay)."""
     import logging
+
+    bots = [b for b in fleet.enabled_bots() if b.mode == "paper"]
+    if days <= 0 or not bots:
+        return Replayed(True)
+    if data_dir is None or not data_dir.is_dir():
+        typer.echo("paper replay skipped: no folder of recorded candles (set "
+                   "BOTFLEET_DATA_DIR)")
+        return Replayed(True)
+    quiet = {name: logging.getLogger(name) for name in ("alembic", "botfleet.runtime",
+                                                          "botfleet.execution")}
+    levels = {name: logger.level for name, logger in quiet.items()}
+    for logger in quiet.values():
+        logger.setLevel(logging.ERROR)
+    try:
+        return _replay(load, fleet, bots, data_dir, days)
+    finally:  # the replay's cycles are summed up in the table; later commands log as usual
+        for name, logger in quiet.items():
+            logger.setLevel(levels[name])
+
+
+def _replay(load, fleet, bots, data_dir, days: int) -> Replayed:
     from dataclasses import replace
     from decimal import Decimal
 
@@ -95,20 +150,11 @@ def paper_replay(load, fleet, data_dir, days: int) -> bool:
     from botfleet.sim.bots import backtest_bot
     from botfleet.strategy.fleet import compiled_for_bots
 
-    bots = [b for b in fleet.enabled_bots() if b.mode == "paper"]
-    if days <= 0 or not bots:
-        return True
-    if data_dir is None or not data_dir.is_dir():
-        typer.echo("paper replay skipped: no folder of recorded candles (set "
-                   "BOTFLEET_DATA_DIR)")
-        return True
-    for noisy in ("alembic", "botfleet.runtime", "botfleet.execution"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         server, start, end = recorded_venue(fleet, bots, data_dir, days=days)
     except LookupError as exc:
         typer.echo(f"paper replay skipped: {exc}", err=True)
-        return True
+        return Replayed(True)
     replay_load = replace(load)
     replay_load.fleet = replay_fleet_copy(fleet, fleet.data_dir / "replay")
     typer.echo(f"paper replay on the simulator (recorded candles, the fleet runner through "
@@ -141,4 +187,4 @@ def paper_replay(load, fleet, data_dir, days: int) -> bool:
         typer.echo(f"paper replay: {error}", err=True)
     typer.echo(f"paper replay: {got.cycles} cycle(s); state in "
                f"{replay_load.fleet.storage.state}")
-    return not got.errors
+    return Replayed(not got.errors, replay_load.fleet, end)

@@ -12,7 +12,6 @@ run one cycle per bot with `--once`. `status` reads the state database only.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import typer
@@ -28,23 +27,30 @@ DEADLINE_OPT = typer.Option(30.0, "--deadline", help="Seconds a shutdown waits f
 TIMEOUT_OPT = typer.Option(60.0, "--cycle-timeout", help="Seconds a cycle may run before it "
                            "is told to stop (it then sends nothing more).")
 WORKERS_OPT = typer.Option(8, "--workers", help="Threads running cycles.")
-LEVEL_OPT = typer.Option("info", "--log-level", help="debug, info, warning or error.")
-FORMAT_OPT = typer.Option("text", "--log-format", help="text, or json (one object per line, "
-                          "with the cycle's correlation id).")
+LEVEL_OPT = typer.Option(None, "--log-level", help="debug, info, warning or error (default: "
+                         "the fleet's logging.level, else info).")
+FORMAT_OPT = typer.Option(None, "--log-format", help="console (or text), or json: one object "
+                          "per line with the cycle's correlation id (default: the fleet's "
+                          "logging.format, else json unless stderr is a terminal).")
 RELOAD_OPT = typer.Option(2.0, "--reload-every", help="Seconds between checks of the YAML "
                           "files for changes (0: no hot reload).")
 CONFIRM = "--i-understand-this-trades-real-money"
+METRICS_OPT = typer.Option(None, "--metrics-port", envvar="BOTFLEET_METRICS_PORT",
+                           help="Serve /metrics (Prometheus) and /health on this port (0: off; "
+                           "default: observability.metrics_port, else off); the address is "
+                           "observability.metrics_host or $BOTFLEET_METRICS_HOST.")
 
 
-def _logging(level: str, fmt: str) -> None:
-    from botfleet.runtime.logctx import install
+def _logging(level: str | None, fmt: str | None, fleet=None) -> None:
+    """`install_logging` with this command's options over the fleet's `logging:` block."""
+    from botfleet.obs.logs import install_logging
 
+    if fmt is not None and fmt not in ("text", "console", "json"):
+        fail(f"--log-format {fmt!r}: console (or text), or json", 2)
     try:
-        install(level, fmt)
+        install_logging(fleet, json=None if fmt is None else fmt == "json", level=level)
     except ValueError as exc:
         fail(str(exc), 2)
-    for noisy in ("alembic", "urllib3", "ccxt"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _load(fleet: Path | None):
@@ -89,18 +95,50 @@ def _options(once: bool, deadline: float, timeout: float, workers: int, reload_e
              "--reload-every >= 0", 2)
     return RunnerOptions(workers=workers, cycle_timeout_s=timeout,
                          shutdown_deadline_s=deadline,
-                         reload_every_s=0 if once else reload_every, until_ms=until_ms)
+                         reload_every_s=0 if once else reload_every, until_ms=until_ms,
+                         notify=not once)
 
 
-def _run(load, conn, bots: list, mode: str, options, once: bool) -> None:
+def _metrics(fleet, runner, port: int | None):
+    """The runner's /metrics and /health server, if a port is set (None: not started)."""
+    from botfleet.obs.metrics import serve_http
+    from botfleet.runtime.health import runner_health
+
+    port = fleet.observability.metrics_port if port is None else port
+    if not port:
+        return None
+    if not 0 < port < 65536:
+        fail(f"--metrics-port {port}: a TCP port is 1-65535 (0: off)", 2)
+    import os
+
+    host = os.environ.get("BOTFLEET_METRICS_HOST") or fleet.observability.metrics_host
+    try:
+        server = serve_http(port, host, runner_health(runner))
+    except OSError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"metrics on {server.url}/metrics, health on {server.url}/health")
+    return server
+
+
+def _run(load, conn, bots: list, mode: str, options, once: bool,
+         metrics_port: int | None = None) -> None:
     """Run in the foreground; exit 1 when a bot could not start or a --once cycle failed."""
-    import asyncio
-
     from botfleet.runtime.runner import FleetRunner
 
     runner = FleetRunner(load, conn, bots=[b.name for b in bots], mode=mode, options=options)
+    server = _metrics(load.fleet, runner, metrics_port)
+    try:
+        _run_runner(runner, conn, mode, once)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _run_runner(runner, conn, mode: str, once: bool) -> None:
+    import asyncio
+
     typer.echo(f"{mode}: {len(runner.plans)} bot(s) on {conn.label}; state in "
-               f"{load.fleet.storage.state}")
+               f"{runner.fleet.storage.state}")
     for name, problem in runner.problems.items():
         typer.echo(f"bot {name} not started: {problem}", err=True)
     if once:
@@ -135,13 +173,15 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
                                                "(default: ../shared/data next to the fleet)."),
           once: bool = ONCE_OPT, deadline: float = DEADLINE_OPT, timeout: float = TIMEOUT_OPT,
           workers: int = WORKERS_OPT, reload_every: float = RELOAD_OPT,
-          log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT) -> None:
+          log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT,
+          metrics_port: int | None = METRICS_OPT) -> None:
     """Run the fleet's paper bots on the exchange simulator, in the foreground."""
     if bool(venue) == bool(replay):
         fail("paper bots trade on the simulator: give --replay (one started here on the "
              "recorded candles) or --venue URL (one already serving: botfleet venue serve)", 2)
     _logging(log_level, log_format)
     load = _load(fleet)
+    _logging(log_level, log_format, load.fleet)
     chosen = _bots(load.fleet, bots, "paper")
     from botfleet.runtime.clients import CredentialsError
     from botfleet.runtime.connect import VenueUnreachable, remote_connection, venue_connection
@@ -154,7 +194,7 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
         except VenueUnreachable as exc:
             fail(str(exc), 2)
         _run(load, conn, chosen, "paper", _options(once, deadline, timeout, workers,
-                                                   reload_every), once)
+                                                   reload_every), once, metrics_port)
         return
     from botfleet.runtime.paper_replay import recorded_venue, replay_fleet_copy
 
@@ -174,7 +214,8 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
                f"at {speed:g}x")
     try:
         _run(load, venue_connection(server, load.fleet, chosen), chosen, "paper",
-             _options(once, deadline, timeout, workers, reload_every, until_ms=t1), once)
+             _options(once, deadline, timeout, workers, reload_every, until_ms=t1), once,
+             metrics_port)
     finally:
         server.stop()
 
@@ -184,12 +225,14 @@ def live(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
                                       "orders with real money."),
          once: bool = ONCE_OPT, deadline: float = DEADLINE_OPT, timeout: float = TIMEOUT_OPT,
          workers: int = WORKERS_OPT, reload_every: float = RELOAD_OPT,
-         log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT) -> None:
+         log_level: str = LEVEL_OPT, log_format: str = FORMAT_OPT,
+         metrics_port: int | None = METRICS_OPT) -> None:
     """Run the fleet's live bots against their exchanges (real money), in the foreground."""
     if not confirm:
         fail(f"live bots send real orders with real money; add {CONFIRM} to start them", 2)
     _logging(log_level, log_format)
     load = _load(fleet)
+    _logging(log_level, log_format, load.fleet)
     chosen = _bots(load.fleet, bots, "live")
     from botfleet.runtime.clients import CredentialsError
     from botfleet.runtime.connect import live_connection
@@ -199,7 +242,7 @@ def live(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
     except CredentialsError as exc:
         fail(str(exc), 2)
     _run(load, conn, chosen, "live", _options(once, deadline, timeout, workers, reload_every),
-         once)
+         once, metrics_port)
 
 
 def status(fleet: Path | None = FLEET_OPT,

@@ -38,7 +38,8 @@ DESCRIPTIONS = {
     "reconcile": "Reconciliation of every paper and live bot with its exchange.",
     "research": "Backtest, optimisation or walk-forward of the fleet's bots; results stored.",
     "retrain": "Retraining of the models the bots use.",
-    "report": "HTML report of the runs stored since the previous report.",
+    "report": "Trading report (HTML + PDF) of the day or week, sent through the notifiers; "
+              "and the page of research runs of the period.",
 }
 
 
@@ -177,6 +178,37 @@ def cycle_timeout_s(schedule: ScheduleSpec) -> float:
     return max(low, min(schedule.period_s(), high))
 
 
+def model_groups(fleet: Fleet, mode: str = "schedule") -> dict[ScheduleSpec | None, list[str]]:
+    """The fleet's models by when the retrain flow handles them: in `schedule` mode by
+    `train.retrain` (key None: the fleet's own `schedules.retrain`, which the `<fleet>-retrain`
+    deployment runs), in `drift` mode by `drift.check` (each its own deployment)."""
+    default = to_spec(fleet.schedules["retrain"]) if mode == "schedule" else None
+    groups: dict[ScheduleSpec | None, list[str]] = {}
+    for name in sorted(fleet.models):
+        spec = fleet.models[name]
+        sched = spec.retrain if mode == "schedule" else spec.drift_check
+        key = to_spec(sched) if sched is not None else default
+        groups.setdefault(None if key == default else key, []).append(name)
+    return groups
+
+
+def _model_deployments(fleet: Fleet, base: dict) -> list[DeploymentSpec]:
+    """A retrain deployment per model schedule that is not the fleet's, and a drift-check
+    deployment per `drift.check` schedule."""
+    out = []
+    for mode, word in (("schedule", "retrain"), ("drift", "drift")):
+        for schedule, names in model_groups(fleet, mode).items():
+            if schedule is None:
+                continue
+            params = {**base, "models": names} | ({"mode": "drift"} if mode == "drift" else {})
+            what = ("Retraining" if mode == "schedule" else
+                    "Drift check (retraining only what drifted)")
+            out.append(DeploymentSpec("retrain", f"{fleet.name}-{word}-{schedule.slug()}",
+                                      schedule, params, _tags(fleet, "retrain"),
+                                      f"{what} of the models {', '.join(names)}."))
+    return out
+
+
 def deployments_for(fleet: Fleet, fleet_ref: str | None = None) -> list[DeploymentSpec]:
     """Every deployment the fleet's YAML declares. `fleet_ref` is the fleet file as the
     machines that run the flows see it (default: this file's absolute path)."""
@@ -197,6 +229,7 @@ def deployments_for(fleet: Fleet, fleet_ref: str | None = None) -> list[Deployme
                                 {**base, "job": "backtest"}, _tags(fleet, "research"),
                                 DESCRIPTIONS["research"]
                                 + ("" if research else " Unscheduled: runs on demand.")))
+    specs += _model_deployments(fleet, base)
     for schedule, bots in cycle_groups(fleet).items():
         specs.append(DeploymentSpec(
             "cycle", f"{fleet.name}-cycle-{schedule.slug()}", schedule,

@@ -41,7 +41,8 @@ def port_in_use(host: str, port: int) -> bool:
 
 def healthy(api_url: str, timeout_s: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as resp:
+        # bandit B310: the local server's http URL
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout_s) as resp:  # nosec B310
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -81,7 +82,7 @@ class LocalServer:
         env = {**OFFLINE, **os.environ, "PREFECT_HOME": str(self.home), **self.env}
         env.pop("PREFECT_API_URL", None)  # the server must not talk to another server
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes it while it lives
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # nosec B603 # this interpreter running prefect
             [sys.executable, "-m", "prefect", "server", "start", "--host", self.host,
              "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)

@@ -474,3 +474,38 @@ def run_main(fleet_path: str, *, data_dir: str | None, download: bool = True,
                  f"'prefect server start' shows it at http://127.0.0.1:4200/runs/flow-run/"
                  f"{run_id}")
     return state.is_completed(), where
+
+
+def bot_runs(bot: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest task runs that worked on `bot` (every flow names its per-bot tasks
+    '<what> <bot>': 'cycle btc-trend', 'backtest btc-trend'), each with its flow run and
+    where the Prefect UI shows it: the control panel's view of a bot's Prefect runs."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
+    from prefect.settings import PREFECT_UI_URL
+
+    api_url()
+    with get_client(sync_client=True) as client:
+        tasks = [t for t in client.read_task_runs(
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=f" {bot}")),
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=limit * 3)
+            if t.name.endswith(f" {bot}")][:limit]
+        ids = list({t.flow_run_id for t in tasks if t.flow_run_id})
+        flows = {f.id: f for f in client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
+            sort=FlowRunSort.START_TIME_DESC, limit=len(ids))} if ids else {}
+    ui = PREFECT_UI_URL.value()
+    out = []
+    for t in tasks:
+        f = flows.get(t.flow_run_id)
+        out.append({"task": t.name, "state": t.state_name, "start": t.start_time,
+                    "seconds": t.total_run_time.total_seconds() if t.total_run_time else None,
+                    "flow_run": f.name if f else None,
+                    "url": f"{ui}/runs/flow-run/{t.flow_run_id}" if ui and t.flow_run_id
+                    else None})
+    return out

@@ -23,6 +23,7 @@ from typing import Any
 from botfleet.bus.codec import dumps, loads
 from botfleet.bus.errors import BusValueError
 from botfleet.bus.topics import TOPICS
+from botfleet.obs.masking import mask, mask_value
 
 
 def now_ms() -> int:
@@ -71,9 +72,19 @@ class Event:
 
 
 def to_fields(event: Event) -> dict[str, str]:
-    """The stream entry's fields (the topic is the stream itself)."""
+    """The stream entry's fields (the topic is the stream itself). The payload is masked
+    (`obs.masking`): an error event quotes exception text, which can quote a URL or a key,
+    and events go to notifiers and the UI; ~2 us on an order event, beside ~3 us encoding."""
+    where = f"event {event.topic}/{event.type} payload"
+    payload = dumps(event.payload, where)
+    masked = mask(payload)
+    if masked != payload:  # a secret that looked like a number could break the JSON: mask
+        try:               # the values instead, which always gives valid JSON
+            loads(masked)
+        except ValueError:
+            masked = dumps(mask_value(event.payload), where)
     return {"type": event.type, "cid": event.correlation_id, "ts": str(event.ts_ms),
-            "payload": dumps(event.payload, f"event {event.topic}/{event.type} payload")}
+            "payload": masked}
 
 
 def _text(value: bytes | str) -> str:

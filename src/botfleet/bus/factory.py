@@ -116,5 +116,9 @@ def open_bus(url: str = MEMORY_URL, *, prefix: str = DEFAULT_PREFIX,
                                       or not isinstance(claim_idle_ms, int) or claim_idle_ms < 0):
         raise BusValueError(f"open_bus: claim_idle_ms must be a non-negative int or None, got "
                             f"{claim_idle_ms!r}")
+    if isinstance(url, str) and "${" in url:  # redis://:${env:REDIS_PASSWORD}@host: resolved now, masked from now on
+        from botfleet.config.refs import resolve
+
+        url = resolve(url)
     return Bus(url, prefix=prefix, timeout_s=timeout_s, maxlen=maxlen,
                claim_idle_ms=claim_idle_ms)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from botfleet.config import catalog
 from botfleet.config.loader import Entry, FleetLoad
 from botfleet.config.merge import Effective, effective_bot
+from botfleet.config.notify_fields import template_problems
 from botfleet.config.problems import Problem, did_you_mean, format_path, known_list
 from botfleet.config.schedule import ScheduleError, parse_schedule
 from botfleet.config.units import fmt_amount, resolve_amount
@@ -24,7 +25,8 @@ _COMMON_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "EUR", "BTC", 
 
 def check_alone(load: FleetLoad) -> list[Problem]:
     """The checks a single file allows when it is validated without its fleet."""
-    return [*_exchanges(load), *_strategies(load), *_notifiers(load), *_profiles(load)]
+    return [*_exchanges(load), *_strategies(load), *_notifiers(load), *_profiles(load),
+            *_models(load)]
 
 
 def check(load: FleetLoad) -> list[Problem]:
@@ -34,6 +36,7 @@ def check(load: FleetLoad) -> list[Problem]:
     out += _strategies(load)
     out += _notifiers(load)
     out += _profiles(load)
+    out += _models(load)
     out += _fleet(load)
     efforts = {}
     for bot in load.entries.get("bot", []):
@@ -136,6 +139,9 @@ def _notifiers(load: FleetLoad) -> Iterator[Problem]:
                 parse_schedule(f"daily 00:00 {tz}")
             except ScheduleError as exc:
                 yield nt.problem(("quiet_hours", "timezone"), str(exc), exc.hint)
+        for event_type, template in (nt.data.get("templates") or {}).items():
+            for message, hint in template_problems(event_type, template):
+                yield nt.problem(("templates", event_type), message, hint)
 
 
 def _profiles(load: FleetLoad) -> Iterator[Problem]:
@@ -144,6 +150,51 @@ def _profiles(load: FleetLoad) -> Iterator[Problem]:
             yield profile.problem(("limits", "profile"), "a risk profile cannot use another "
                                   "profile", "copy the limits you need into this profile",
                                   key=True)
+
+
+def _models(load: FleetLoad) -> Iterator[Problem]:
+    """`kind: model`: per-type keys (config.ml), known indicators, a defined exchange."""
+    from botfleet.config.ml import model_problems
+
+    for m in load.entries.get("model", []):
+        if not m.valid:
+            continue
+        for path, message, hint, *key in model_problems(m.data):
+            yield m.problem(path, message, hint, key=bool(key))
+        for i, feat in enumerate(m.data.get("features") or []):
+            if feat.get("type") == "indicator" and "indicator" in feat:
+                yield from _model_indicator(m, feat, i)
+        ex = m.data.get("exchange")
+        if isinstance(ex, str) and load.entries.get("fleet") and ex not in load.defined("exchange"):
+            yield m.problem(("exchange",), f"unknown exchange '{ex}'",
+                            _known_hint(ex, load.defined("exchange"), "exchanges"))
+
+
+def _model_indicator(m: Entry, feat: dict, i: int) -> Iterator[Problem]:
+    from botfleet.indicators import REGISTRY
+
+    name = feat["indicator"]
+    if name not in REGISTRY:
+        yield m.problem(("features", i, "indicator"), f"unknown indicator '{name}'",
+                        did_you_mean(name, REGISTRY.names()) or
+                        "list them with 'botfleet strategy indicators'")
+        return
+    ind = REGISTRY.get(name)
+    for key, value in (feat.get("params") or {}).items():
+        param = ind.param(key)
+        if param is None:
+            yield m.problem(("features", i, "params", key), f"{name} has no parameter '{key}'",
+                            f"its parameters: {known_list([p.name for p in ind.params])}",
+                            key=True)
+        elif (why := param.check(float(value) if isinstance(value, Decimal) else value)):
+            yield m.problem(("features", i, "params", key), why)
+    out = feat.get("output")
+    if out is not None and ind.output(out) is None:
+        yield m.problem(("features", i, "output"), f"{name} has no output '{out}'",
+                        f"its outputs: {', '.join(ind.outputs)}")
+    elif out is None and len(ind.outputs) > 1:
+        yield m.problem(("features", i), f"{name} has several outputs; say which with "
+                        "'output'", f"its outputs: {', '.join(ind.outputs)}")
 
 
 def _fleet(load: FleetLoad) -> Iterator[Problem]:

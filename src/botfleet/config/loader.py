@@ -20,7 +20,7 @@ from botfleet.config.yamlfile import Document, load_document
 
 # fleet key -> kind of the objects it lists
 LISTS = {"exchanges": "exchange", "bots": "bot", "strategies": "strategy",
-         "notifiers": "notifier", "risk_profiles": "risk"}
+         "notifiers": "notifier", "risk_profiles": "risk", "models": "model"}
 LIST_OF_KIND = {kind: key for key, kind in LISTS.items()}
 
 

@@ -12,9 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from botfleet.config.control import ControlSettings, control_settings
 from botfleet.config.merge import Effective, effective_bot
+from botfleet.config.ml import ModelSpec, model_spec
+from botfleet.config.observability import ObservabilitySettings, observability_settings
 from botfleet.config.refs import Secret
 from botfleet.config.schedule import Schedule, parse_schedule
+from botfleet.config.secrets import SecretsSettings, use_store
 from botfleet.config.units import (
     Percent,
     duration_seconds,
@@ -23,6 +27,7 @@ from botfleet.config.units import (
     parse_rate,
     resolve_amount,
 )
+from botfleet.obs.logs import LogSettings
 
 if TYPE_CHECKING:
     from botfleet.config.loader import Entry, FleetLoad
@@ -126,6 +131,7 @@ class Channel:
     rate_limit: tuple[int, Decimal] | None = None
     batch_window: Decimal | None = None
     retries: int = 3
+    dedup_window: Decimal = Decimal(300)
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,11 @@ class Fleet:
     notifiers: dict[str, NotifierConfig]
     risk_profiles: dict[str, RiskLimits]
     bots: dict[str, BotConfig]
+    control: ControlSettings = field(default_factory=ControlSettings)  # config.control
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    logging: LogSettings = field(default_factory=LogSettings)  # obs.logs
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)  # config.secrets
+    models: dict[str, ModelSpec] = field(default_factory=dict)  # config.ml, `kind: model`
 
     def enabled_bots(self) -> list[BotConfig]:
         return [b for b in self.bots.values() if b.enabled]
@@ -235,7 +246,7 @@ def _notifier(e: Entry) -> NotifierConfig:
             name, Secret(ch["url"]), ch.get("format", "text"),
             parse_rate(ch["rate_limit"]) if "rate_limit" in ch else None,
             duration_seconds(ch["batch_window"]) if "batch_window" in ch else None,
-            ch.get("retries", 3))
+            ch.get("retries", 3), duration_seconds(ch.get("dedup_window", "5m")))
     return NotifierConfig(d["name"], channels, tuple(d.get("routes") or ()),
                           d.get("quiet_hours"), dict(d.get("templates") or {}), e.where)
 
@@ -279,6 +290,14 @@ def _anchor(url: str, base: Path) -> str:
     return url
 
 
+def _secrets(data: dict | None, base: Path) -> SecretsSettings:
+    """The fleet's secret store, made the process's store for `${secret:..}` from now on
+    (references are resolved where no fleet is at hand: a ccxt client, a database URL)."""
+    settings = SecretsSettings.from_data(data, base)
+    use_store(settings)
+    return settings
+
+
 def build_fleet(load: FleetLoad) -> Fleet:
     fleet_entry = load.entries["fleet"][0]
     d = fleet_entry.data
@@ -304,4 +323,11 @@ def build_fleet(load: FleetLoad) -> Fleet:
         strategies={n: _strategy(e) for n, e in load.by_name("strategy").items()},
         notifiers={n: _notifier(e) for n, e in load.by_name("notifier").items()},
         risk_profiles={n: _profile_limits(e) for n, e in load.by_name("risk").items()},
-        bots={n: _bot(load, e, total) for n, e in load.by_name("bot").items()})
+        control=control_settings(d.get("control")),
+        observability=observability_settings(d.get("observability")),
+        logging=LogSettings.from_data(d.get("logging"), base),
+        secrets=_secrets(d.get("secrets"), base),
+        bots={n: _bot(load, e, total) for n, e in load.by_name("bot").items()},
+        models={n: model_spec(e.data, default_exchange=(d.get("defaults") or {}).get("exchange"),
+                              fleet_retrain=schedules["retrain"].text, source=e.where)
+                for n, e in load.by_name("model").items()})

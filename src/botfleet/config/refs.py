@@ -3,6 +3,11 @@
 A configuration lives in git, so it must never hold a key, a password or a token. Files hold
 references; they are resolved only at the moment of use and the resolved value is never part of
 a repr, a log line or an error message. Literal secrets written into YAML are refused.
+
+`${secret:NAME}` asks the secret store the fleet's `secrets:` block names (`config.secrets`:
+a directory, the environment, an encrypted file or Prefect Secret blocks). Every resolved value
+is registered with `obs.masking` at that moment, so wherever it travels afterwards (an error
+message, a URL in a log line) it is printed as `***`.
 """
 
 from __future__ import annotations
@@ -14,18 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from botfleet.config.problems import Problem
+from botfleet.config.secrets import DirStore, SecretMissing, SecretStore, active_store
 from botfleet.config.yamlfile import Document
+from botfleet.obs.masking import register_secret
 
 REF = re.compile(r"\$\{([^}]*)\}")
 _VALID = re.compile(r"^(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)$")
 _SECRET_KEY = re.compile(r"(?i)(api_?key|secret|password|passphrase|passwd|token|private_?key)")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{32,}$")
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:([^/@\s]+)@", re.IGNORECASE)
-HOW = "write '${env:NAME}' and set NAME in the environment, or '${secret:NAME}' for a file in the secrets directory"
-
-
-class SecretMissing(LookupError):
-    """A reference could not be resolved; the message names the reference, never a value."""
+HOW = ("write '${env:NAME}' and set NAME in the environment, or '${secret:NAME}' for the "
+       "secret store (secrets: in the fleet file; default: a file in the secrets directory)")
+__all__ = ["HOW", "REF", "Secret", "SecretMissing", "reference_problems", "resolve",
+           "secrets_dir_default"]
 
 
 class Secret:
@@ -56,10 +62,12 @@ def secrets_dir_default() -> Path:
 
 
 def resolve(text: str, env: Mapping[str, str] | None = None,
-            secrets_dir: Path | None = None) -> str:
-    """Replace every reference in `text` by its value; raise SecretMissing if one has none."""
+            secrets_dir: Path | None = None, store: SecretStore | None = None) -> str:
+    """Replace every reference in `text` by its value; raise SecretMissing if one has none.
+    `${secret:..}` asks `store`, else a directory `secrets_dir`, else the active store."""
     env = os.environ if env is None else env
-    folder = secrets_dir_default() if secrets_dir is None else secrets_dir
+    if store is None:
+        store = DirStore(secrets_dir) if secrets_dir is not None else active_store()
 
     def one(match: re.Match) -> str:
         m = _VALID.match(match.group(1))
@@ -70,13 +78,11 @@ def resolve(text: str, env: Mapping[str, str] | None = None,
             if name not in env:
                 raise SecretMissing(f"environment variable {name} is not set "
                                     f"(needed by '{match.group(0)}')")
-            return env[name]
-        path = folder / name
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError:
-            raise SecretMissing(f"secret '{name}' not found: no readable file {path} "
-                                f"(set BOTFLEET_SECRETS_DIR to the secrets directory)") from None
+            value = env[name]
+        else:
+            value = store.get(name)
+        register_secret(value)
+        return value
 
     return REF.sub(one, text)
 

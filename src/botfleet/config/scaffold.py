@@ -12,7 +12,8 @@ from pathlib import Path
 
 from botfleet.config.schemas import schema_dir
 
-EXAMPLE_ITEMS = ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d", "risk.d")
+EXAMPLE_ITEMS = ("fleet.yaml", "exchanges.d", "bots.d", "strategies.d", "notifiers.d", "risk.d",
+                 "models.d")
 
 
 def example_dir() -> Path:

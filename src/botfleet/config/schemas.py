@@ -24,7 +24,7 @@ from referencing.jsonschema import DRAFT202012
 from botfleet.config.problems import Problem, did_you_mean, known_list
 from botfleet.config.yamlfile import Document
 
-KINDS = ("fleet", "exchange", "bot", "strategy", "risk", "notifier")
+KINDS = ("fleet", "exchange", "bot", "strategy", "risk", "notifier", "model")
 
 
 def schema_dir() -> Path:

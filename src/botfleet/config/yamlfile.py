@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +46,9 @@ _IMPLICIT_TAGS = {
     "tag:yaml.org,2002:value",
 }
 INCLUDE_TAG = "!include"
+# Text to read instead of a file's (resolved path -> text): the UI's editor checks an unsaved
+# edit in the context of the whole fleet (`config.edit.check_edit`) without writing it.
+OVERRIDES: ContextVar[dict[Path, str] | None] = ContextVar("yaml_overrides", default=None)
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,9 @@ def _decode(raw: bytes, display: str) -> tuple[str | None, Problem | None]:
 
 def read_text(path: Path, display: str) -> tuple[str | None, Problem | None]:
     """The file's text, or the one problem that stops us reading it."""
+    overrides = OVERRIDES.get()
+    if overrides and path.resolve() in overrides:
+        return overrides[path.resolve()], None
     try:
         if path.is_dir():
             return None, _file_problem(display, "is a directory; expected a YAML file")

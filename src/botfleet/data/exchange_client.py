@@ -36,7 +36,8 @@ def make_client(cfg: ExchangeConfig, *, authenticated: bool = False,
     config: dict = {"enableRateLimit": cfg.rate_limit_enabled,
                     "timeout": int(cfg.timeout_seconds * 1000), "options": options}
     if authenticated:
-        names = {"api_key": "apiKey", "secret": "secret", "password": "password", "uid": "uid"}
+        # bandit B105: ccxt's option names, not passwords
+        names = {"api_key": "apiKey", "secret": "secret", "password": "password", "uid": "uid"}  # nosec B105
         config.update({names[k]: s.reveal() for k, s in cfg.credentials.items()})
     exchange = cls(config)
     if cfg.sandbox:

@@ -133,7 +133,8 @@ class Downloader:
                 if attempt > self.retries:
                     raise DownloadError(f"{key}: gave up after {self.retries} retries: "
                                         f"{type(exc).__name__}: {exc}", key, cursor) from exc
-                pause = random.uniform(0, min(self.backoff_cap, self.backoff * 2 ** attempt))
+                # bandit B311: retry jitter, not cryptography
+                pause = random.uniform(0, min(self.backoff_cap, self.backoff * 2 ** attempt))  # nosec B311
                 log.warning("%s: %s, retry %d in %.1fs", key, type(exc).__name__, attempt, pause)
                 result.retries += 1
                 self.sleep(pause)

@@ -30,6 +30,7 @@ from botfleet.execution.broker import (
     classify,
 )
 from botfleet.execution.records import Balance, plain
+from botfleet.obs.instrument import timed_request
 from botfleet.orders import Liquidity, Order, OrderStatus, OrderType, Side
 
 CCXT_TYPES = {OrderType.MARKET: "market", OrderType.LIMIT: "limit",
@@ -89,7 +90,8 @@ class CcxtBroker:
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, op: str, fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with timed_request(self.name, op):  # latency and errors by ccxt class: metrics
+                return fn(*args, **kwargs)
         except Exception as exc:
             import ccxt
 

@@ -22,6 +22,7 @@ followed (look-ups, fills, cancels): only new risk is refused.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,11 @@ from botfleet.execution.ledger import Ledger
 from botfleet.execution.order_machine import LIVE, IllegalTransition
 from botfleet.execution.order_sync import Mismatch, OrderSync, Probe
 from botfleet.execution.records import CycleRecord, OrderRecord, UnknownOrder
+from botfleet.obs import instrument
+from botfleet.obs.logs import order_context
 from botfleet.orders import Order, OrderStatus, OrderType
+
+log = logging.getLogger(__name__)
 
 S = OrderStatus
 WORKING = frozenset({S.SUBMITTED, S.UNKNOWN, S.OPEN, S.PARTIALLY_FILLED})
@@ -55,7 +60,7 @@ class Executor:
                  probe: Probe | None = None, bus=None):
         self.ledger, self.broker, self.bot = ledger, broker, bot
         self.pre_trade = pre_trade
-        self.sync_ = OrderSync(ledger, broker, probe)
+        self.sync_ = OrderSync(ledger, broker, probe, bot=bot)
         self.bus = bus
         self.last_report = None
         self._passed = False
@@ -126,11 +131,19 @@ class Executor:
                                         stop_price=stop, reduce_only=order.reduce_only,
                                         reason=order.reason)
         self.probe("intent", rec)
-        if rec.status is S.NEW:
-            return self._send(rec)
-        if rec.status in (S.SUBMITTED, S.UNKNOWN):
-            return self.sync_.resolve(rec, resend=self._resend, source="lookup")
-        return rec
+        with order_context(rec.client_id):  # every log line from here names the order
+            if rec.status is S.NEW:
+                rec = self._send(rec)
+                self._count(rec, "placed")
+                if rec.status is not S.SUBMITTED:
+                    self._count(rec)
+                log.info("%s %s %s %s%s: %s", rec.side.name.lower(), rec.type.name.lower(),
+                         rec.amount, rec.symbol, "" if rec.price is None else f" @ {rec.price}",
+                         rec.status.name.lower())
+                return rec
+            if rec.status in (S.SUBMITTED, S.UNKNOWN):
+                return self.sync_.resolve(rec, resend=self._resend, source="lookup")
+            return rec
 
     def _send(self, rec: OrderRecord) -> OrderRecord:
         if self.pre_trade is not None:
@@ -179,6 +192,9 @@ class Executor:
         self._announce(rec)
         return rec
 
+    def _count(self, rec: OrderRecord, status=None) -> None:
+        instrument.order_status(self.bot, getattr(self.broker, "name", "?"), rec, status)
+
     def _announce(self, rec: OrderRecord) -> None:
         if self.bus is None:
             return
@@ -195,6 +211,10 @@ class Executor:
         """Cancel an order. One never sent is cancelled at once; one whose fate is unknown is
         looked up first (and cancelled by a later `sync` once found); a cancel whose answer is
         lost is settled by the next look-up."""
+        with order_context(client_id):
+            return self._cancel(client_id)
+
+    def _cancel(self, client_id: str) -> OrderRecord:
         rec = self.ledger.get(client_id)
         if rec is None:
             raise UnknownOrder(f"no order with client order id {client_id!r} in the ledger")
@@ -208,7 +228,10 @@ class Executor:
             rec = self.sync_.resolve(rec, source="lookup")
             if rec.status not in LIVE:
                 return rec
-        return self._cancel_live(rec)
+        rec = self._cancel_live(rec)
+        if rec.done:
+            self._count(rec)
+        return rec
 
     def _cancel_live(self, rec: OrderRecord) -> OrderRecord:
         try:
@@ -249,23 +272,33 @@ class Executor:
                 except BrokerError:
                     by_symbol[rec.symbol] = None
         for rec in working:
-            before = (rec.status, rec.filled)
-            if rec.status in (S.SUBMITTED, S.UNKNOWN):
-                rec = self.sync_.resolve(rec, source="lookup")
-            else:
-                listing = by_symbol.get(rec.symbol)
-                if listing is None:
-                    continue
-                xo = listing.get(rec.client_id)
-                if xo is None:
-                    rec = self._final(rec)
-                elif (xo.status, xo.filled) != before:
-                    rec = self.sync_.absorb(rec, xo, source="poll")
-            if rec.cancel_requested_at is not None and rec.status in LIVE:
-                rec = self._cancel_live(rec)
-            if (rec.status, rec.filled) != before:
-                changed.append(rec)
+            with order_context(rec.client_id):  # its look-ups' log lines name the order
+                moved = self._sync_one(rec, by_symbol)
+            if moved is not None:
+                changed.append(moved)
         return changed
+
+    def _sync_one(self, rec: OrderRecord, by_symbol: dict[str, dict]) -> OrderRecord | None:
+        """One working order brought up to date; the record if it changed, else None."""
+        before = (rec.status, rec.filled)
+        if rec.status in (S.SUBMITTED, S.UNKNOWN):
+            rec = self.sync_.resolve(rec, source="lookup")
+        else:
+            listing = by_symbol.get(rec.symbol)
+            if listing is None:
+                return None
+            xo = listing.get(rec.client_id)
+            if xo is None:
+                rec = self._final(rec)
+            elif (xo.status, xo.filled) != before:
+                rec = self.sync_.absorb(rec, xo, source="poll")
+        if rec.cancel_requested_at is not None and rec.status in LIVE:
+            rec = self._cancel_live(rec)
+        if (rec.status, rec.filled) == before:
+            return None
+        if rec.status is not before[0]:
+            self._count(rec)
+        return rec
 
     def working(self) -> list[OrderRecord]:
         return self.ledger.orders(self.bot, statuses=WORKING)

@@ -26,6 +26,7 @@ from botfleet.execution.broker import (
 from botfleet.execution.ledger import Ledger
 from botfleet.execution.order_machine import UNRESOLVED, IllegalTransition
 from botfleet.execution.records import LedgerError, OrderRecord
+from botfleet.obs import instrument
 from botfleet.orders import OrderStatus
 
 S = OrderStatus
@@ -47,8 +48,9 @@ class OrderSync:
     """Applies exchange answers to the ledger. `probe(phase, record)` is called at each step
     (tracing, and the crash test's kill points)."""
 
-    def __init__(self, ledger: Ledger, broker, probe: Probe | None = None):
+    def __init__(self, ledger: Ledger, broker, probe: Probe | None = None, *, bot: str = ""):
         self.ledger, self.broker = ledger, broker
+        self.bot = bot  # for the metrics' labels only
         self.probe = probe or _noop
         self.recorded = 0  # fills written so far (reconciliation reports its share)
 
@@ -93,9 +95,13 @@ class OrderSync:
             if t.trade_id in known:
                 continue
             self.probe("fill", rec)
-            rec = self.ledger.record_fill(rec.client_id, t.trade_id, t.amount, t.price,
-                                          t.ts_ms, fee=t.fee, fee_currency=t.fee_currency,
-                                          liquidity=t.liquidity).order
+            outcome = self.ledger.record_fill(rec.client_id, t.trade_id, t.amount, t.price,
+                                              t.ts_ms, fee=t.fee, fee_currency=t.fee_currency,
+                                              liquidity=t.liquidity)
+            rec = outcome.order
+            if outcome.new:
+                instrument.fill_recorded(self.bot or "?", getattr(self.broker, "name", "?"),
+                                         outcome.fill)
             known[t.trade_id] = t.amount
             self.recorded += 1
         return rec

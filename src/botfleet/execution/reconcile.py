@@ -36,6 +36,7 @@ from botfleet.execution.ledger import Ledger
 from botfleet.execution.order_machine import LIVE, UNRESOLVED
 from botfleet.execution.order_sync import Mismatch, OrderSync
 from botfleet.execution.records import Balance, FillRecord, OrderRecord
+from botfleet.obs import instrument
 from botfleet.orders import OrderStatus, Side
 from botfleet.risk.decision import RiskEvent
 
@@ -120,6 +121,7 @@ def reconcile(bot: str, ledger: Ledger, broker, policy: ReconcilePolicy | None =
         _publish(bus, r.alert, r)
     r.halted = bool(r.mismatches) or standing is not None
     r.passed = not (r.halted or r.pending)
+    instrument.reconciled(r)
     r.seconds = time.perf_counter() - t0
     return r
 
@@ -198,9 +200,11 @@ def _catch_up(r: ReconcileReport, bot: str, ledger: Ledger, broker, policy: Reco
                 continue
             for t in trades:
                 if (rec.client_id, t.trade_id) not in have:
-                    ledger.record_fill(rec.client_id, t.trade_id, t.amount, t.price, t.ts_ms,
-                                       fee=t.fee, fee_currency=t.fee_currency,
-                                       liquidity=t.liquidity, source="reconcile")
+                    outcome = ledger.record_fill(rec.client_id, t.trade_id, t.amount, t.price,
+                                                 t.ts_ms, fee=t.fee, fee_currency=t.fee_currency,
+                                                 liquidity=t.liquidity, source="reconcile")
+                    if outcome.new:
+                        instrument.fill_recorded(bot, getattr(broker, "name", "?"), outcome.fill)
                     have.add((rec.client_id, t.trade_id))
                     recorded += 1
     r.fills_recorded += recorded

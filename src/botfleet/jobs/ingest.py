@@ -48,6 +48,8 @@ def refresh(fleet, need: Need, *, network_retries: int = 1) -> dict[str, Any]:
                             exchange_name=need.exchange, retries=network_retries).download(
             need.symbol, need.timeframe, need.since)
         stored = store.read(key)
+    if result.unfilled_gaps:
+        announce_gaps(fleet, need, result.unfilled_gaps)
     report = quality.check(stored, need.timeframe, outlier_sigma=settings.outlier_sigma)
     kinds = sorted({f.kind for f in report.findings})
     return {"series": str(key), "written": result.written, "requests": result.requests,
@@ -55,3 +57,33 @@ def refresh(fleet, need: Need, *, network_retries: int = 1) -> dict[str, Any]:
             "last": quality.iso(int(stored["ts"][-1])) if len(stored) else None,
             "unfilled_gaps": len(result.unfilled_gaps), "quality_ok": report.ok,
             "findings": ", ".join(kinds) or "none"}
+
+
+def announce_gaps(fleet, need: Need, gaps: list) -> int:
+    """A `data_gap` notification per gap the exchange could not fill, on the fleet's event
+    stream (the notifier routes it; with `memory://` only a notifier in this process hears
+    it). A bus that cannot be reached is logged: the download itself succeeded."""
+    import logging
+
+    from botfleet.bus import NOTIFICATIONS, BusError, Event, open_bus
+    from botfleet.data.quality import iso
+
+    events = [Event(NOTIFICATIONS, "data_gap", {
+        "event": "data_gap", "severity": "warning", "exchange": need.exchange,
+        "symbol": need.symbol, "timeframe": need.timeframe, "start": iso(g.start),
+        "end": iso(g.end), "missing": g.missing,
+        "title": f"data gap: {need.exchange} {need.symbol} {need.timeframe}",
+        "body": f"{g.missing} candle(s) missing from {iso(g.start)} to {iso(g.end)}; the "
+                "exchange has none to fill them"}) for g in gaps]
+    try:
+        bus = open_bus(fleet.storage.cache)
+        try:
+            bus.events.append_many(events)
+        finally:
+            bus.close()
+    except BusError as exc:
+        logging.getLogger("botfleet.jobs.ingest").warning(
+            "cannot announce %d data gap(s) of %s %s: %s", len(events), need.symbol,
+            need.timeframe, exc)
+        return 0
+    return len(events)

@@ -76,15 +76,21 @@ def find_chromium() -> str:
 
 def render_pdf(result, path: str | Path, html: str | None = None) -> Path:
     """Print the result's HTML report (or the given `html`) to an A4-landscape PDF at `path`."""
+    page_html = render_html(result) if html is None else html
+    return print_pdf(page_html, path, f"{result.name} · {result.strategy} · backtest")
+
+
+def print_pdf(page_html: str, path: str | Path, title: str) -> Path:
+    """Print any self-contained report page (a backtest's, the periodic trading report) to an
+    A4-landscape PDF at `path`, `title` in every page's footer."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise RuntimeError("PDF reports need the playwright package (pip install playwright); "
                            "no browser download is needed, the system Chromium is used") from exc
     executable = find_chromium()
-    page_html = render_html(result) if html is None else html
     path = Path(path)
-    footer = FOOTER.format(title=fmt.esc(f"{result.name} · {result.strategy} · backtest"))
+    footer = FOOTER.format(title=fmt.esc(title))
     with tempfile.TemporaryDirectory(prefix="botfleet-report-") as tmp:
         src = Path(tmp) / "report.html"
         src.write_text(page_html, encoding="utf-8")

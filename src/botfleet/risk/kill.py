@@ -94,7 +94,7 @@ def flatten_client_id(state: KillState, bot: str, symbol: str) -> str:
     """Deterministic per switch, bot and pair, so a runner that crashes mid-flatten and starts
     again finds the order it already sent instead of sending a second (<= 36 characters,
     Binance's limit)."""
-    digest = hashlib.sha1(f"{bot}|{symbol}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{bot}|{symbol}".encode(), usedforsecurity=False).hexdigest()[:12]
     return f"bfkill{state.id}-{digest}"
 
 

@@ -25,7 +25,8 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from botfleet.bus import KILL_SWITCH_CHANNEL, BusError, Message, open_bus
+from botfleet.bus import KILL_SWITCH_CHANNEL, KILLSWITCH_CHANGED, BusError, Event, Message, open_bus
+from botfleet.obs.instrument import kill_switches
 from botfleet.risk.breaker import wall_ms
 from botfleet.risk.decision import RiskEvent
 from botfleet.risk.history import DAY_MS, day_start_ms
@@ -116,9 +117,11 @@ class KillSwitch:
     def refresh(self) -> tuple[KillState, ...]:
         """Reload from the state database (cheap: one SELECT on a table of engagements)."""
         with self._lock:
-            fresh = tuple(self.store.engaged(self.clock()))
+            now = self.clock()
+            fresh = tuple(self.store.engaged(now))
             changed = [s.id for s in fresh] != [s.id for s in self._active]
             self._active = fresh
+            kill_switches(fresh, now)
         if changed:
             for callback in list(self._callbacks):
                 try:
@@ -180,10 +183,38 @@ class KillSwitch:
             log.warning("kill switch: cannot publish on %s (%s); running bots see the change "
                         "at their next reload from the state database", self.bus.url, exc)
             self.published = False
+        engaged = action == "engaged"
+        try:  # the history the notifier and the UI read (a consumer group: none is lost)
+            self.bus.events.append(Event(KILLSWITCH_CHANGED, action, {
+                "scope": state.scope, "target": state.target or "*", "mode": state.mode,
+                "state": action, "severity": "critical" if engaged else "warning",
+                "actor": state.actor if engaged else (state.released_by or ""),
+                "reason": state.reason if engaged else (state.release_reason or ""),
+                "bot": state.target if state.scope == "bot" else ""}))
+        except BusError as exc:
+            log.warning("kill switch: cannot append the %s event on %s (%s)", action,
+                        self.bus.url, exc)
         self.store.add_events([event])
+        self._audit(action, state)
         self.refresh()
         if self.on_event is not None:
             self.on_event(event)
+
+    def _audit(self, action: str, state: KillState) -> None:
+        """Every engagement and release in the audit log, whoever asked (CLI, Telegram, UI);
+        the switch itself is already stored, so a failure here is logged, not raised."""
+        from botfleet.storage.audit import record_audit
+
+        engaged = action == "engaged"
+        target = "fleet" if state.scope == "global" else f"{state.scope}:{state.target}"
+        try:
+            record_audit(self.store.engine, actor=(state.actor if engaged else
+                                                   state.released_by or "unknown"),
+                         action="kill.engage" if engaged else "kill.release", target=target,
+                         detail={"id": state.id, "mode": state.mode, "reason": (
+                             state.reason if engaged else state.release_reason or "")})
+        except Exception:
+            log.exception("kill switch %s: writing the audit entry failed", state.label)
 
     # -- plumbing ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ _EXPORTS = {
     "CycleResult": "cycle", "build_plans": "plan", "BotPlan": "plan", "PlanError": "plan",
     "Connection": "connect", "venue_connection": "connect", "remote_connection": "connect",
     "live_connection": "connect", "status_rows": "status", "FleetWatcher": "reload",
-    "cycle_context": "logctx", "install_logging": "logctx", "run_once": "once",
+    "cycle_context": "logctx", "run_once": "once",
     "OnceError": "once",
 }
 __all__ = list(_EXPORTS)
@@ -29,7 +29,6 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'botfleet.runtime' has no attribute {name!r}")
-    attr = "install" if name == "install_logging" else name
-    value = getattr(import_module(f"botfleet.runtime.{module}"), attr)
+    value = getattr(import_module(f"botfleet.runtime.{module}"), name)
     globals()[name] = value
     return value

@@ -26,6 +26,7 @@ from concurrent.futures import Future, wait
 
 from botfleet.bus import BusError
 from botfleet.runtime.aggregate import aggregates_for
+from botfleet.runtime.controls import pause_of
 from botfleet.runtime.cycle import CycleResult, CycleRun
 from botfleet.runtime.logctx import bot_context
 from botfleet.runtime.tick import prepare
@@ -103,7 +104,7 @@ def run_batch(runner, slots, now_ms: int) -> list[CycleResult]:
             continue
         run = CycleRun(slot.plan, svc, got.cycles[name], now_ms, result, agg=agg,
                        stop=slot.stop, state=got.states.get(name), fills=got.fills.get(name),
-                       breakers=got.breakers)
+                       breakers=got.breakers, paused=pause_of(got.paused, name))
         run.slot, run.slot_stop = slot, slot.stop
         slot.cycle, slot.run = run.cycle, run
         runs[name] = run

@@ -30,8 +30,10 @@ from botfleet.config.model import ExchangeConfig
 from botfleet.config.refs import SecretMissing
 from botfleet.data.budget import KNOWN_LIMITS, WeightBudget
 from botfleet.data.exchange_client import make_client
+from botfleet.obs.instrument import budget_used
 
-CCXT_KEYS = {"api_key": "apiKey", "secret": "secret", "password": "password", "uid": "uid"}
+# bandit B105: ccxt's option names, not passwords
+CCXT_KEYS = {"api_key": "apiKey", "secret": "secret", "password": "password", "uid": "uid"}  # nosec B105
 
 
 class CredentialsError(LookupError):
@@ -150,9 +152,11 @@ class ExchangeLink:
     def spend(self, weight: int = 1) -> None:
         """Take `weight` from the budget (and a pacer slot) before a request."""
         self.budget.acquire(weight)
+        budget_used(self.name, self.budget.used, self.budget.allowed)
         if self.pacer is not None:
             self.pacer.wait()
 
     def observe(self, client: ccxt.Exchange) -> None:
         """Take the exchange's own count of the weight used (Binance's header)."""
         self.budget.observe(getattr(client, "last_response_headers", None))
+        budget_used(self.name, self.budget.used, self.budget.allowed)

@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from botfleet.data.quality import iso
 from botfleet.execution.records import OrderRecord
 from botfleet.risk.book import Book
+from botfleet.runtime.cycle_metrics import cycle_closed
 from botfleet.runtime.events import Emitter
 from botfleet.runtime.guards import Guards
 from botfleet.runtime.logctx import cycle_context
 from botfleet.runtime.services import Services
 from botfleet.runtime.timing import last_closed_open
-from botfleet.runtime.work import BotCycle, Interrupted
+from botfleet.runtime.work import UNREAD, BotCycle, Interrupted
 
 log = logging.getLogger("botfleet.runtime.cycle")
 
@@ -42,7 +43,7 @@ log = logging.getLogger("botfleet.runtime.cycle")
 class CycleResult:
     bot: str
     candle_ms: int
-    outcome: str  # ok, no_data, error, interrupted, timeout; done/skipped: no cycle was run
+    outcome: str  # ok, paused, no_data, error, interrupted, timeout; done/skipped: not run
     correlation_id: str | None = None
     error: str | None = None
     orders: list[OrderRecord] = field(default_factory=list)
@@ -55,7 +56,7 @@ class CycleResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in ("ok", "done", "no_data")
+        return self.outcome in ("ok", "done", "no_data", "paused")
 
 
 @dataclass
@@ -88,10 +89,11 @@ class CycleRun:
 
     def __init__(self, plan, svc: Services, cycle, now_ms: int, result: CycleResult, *,
                  agg: Aggregates | None = None, stop: threading.Event | None = None,
-                 state=None, fills=None, breakers=None):
+                 state=None, fills=None, breakers=None, paused=UNREAD):
         self.plan, self.svc, self.cycle, self.result = plan, svc, cycle, result
         self.now, self.agg, self.stop = now_ms, agg or Aggregates(), stop
         self.state, self.fills, self.breakers = state, fills, breakers
+        self.paused = paused
         result.correlation_id = cycle.correlation_id
         self.emit = Emitter(svc.bus, plan.name, plan.exchange.name, cycle.correlation_id)
         self.guards = self.work = None
@@ -106,7 +108,8 @@ class CycleRun:
                                      self.breakers)
                 self.work = BotCycle(self.plan, self.svc, self.cycle, self.now, agg=self.agg,
                                      stop=self.stop, emit=self.emit, guards=self.guards,
-                                     result=self.result, state=self.state, fills=self.fills)
+                                     result=self.result, state=self.state, fills=self.fills,
+                                     paused=self.paused)
                 self.work.decide()
                 return True
             except Exception as exc:  # noqa: BLE001 - the cycle's outcome, not the runner's
@@ -163,6 +166,7 @@ class CycleRun:
                 result.finished = time.perf_counter()
                 if result.decided is None:
                     result.decided = result.finished
+                cycle_closed(self)
                 log.info("cycle %s of candle %s: %s%s", result.outcome, iso(result.candle_ms),
                          f"{len(result.orders)} order(s)" if result.orders else "no orders",
                          f"; {result.error}" if result.error else "")

@@ -25,6 +25,7 @@ import ccxt
 import numpy as np
 
 from botfleet.data.candles import CANDLE_DTYPE, concat, empty, from_rows, next_open, timeframe_ms
+from botfleet.obs.instrument import data_lag, timed_request
 from botfleet.runtime.clients import ExchangeLink
 from botfleet.runtime.timing import last_closed_open
 
@@ -96,6 +97,13 @@ class CandleFeed:
                     out[symbol] = (ts, Decimal(repr(float(c["close"][-1]))))
         return {s: v for s, (_, v) in out.items()}
 
+    def newest(self) -> dict[tuple[str, str, str], int | None]:
+        """(exchange, symbol, timeframe) -> open time of the newest closed candle held (for
+        health: how far behind each series is)."""
+        with self._lock:
+            items = list(self._series.items())
+        return {key: int(s.candles["ts"][-1]) if len(s.candles) else None for key, s in items}
+
     def window(self, exchange: str, symbol: str, timeframe: str, n: int, now: int) -> Window:
         """The newest `n` candles closed by `now` (fewer if the exchange has fewer)."""
         link = self.links.get(exchange)
@@ -118,6 +126,8 @@ class CandleFeed:
             cut = have[: int(np.searchsorted(have["ts"], expected, side="right"))]
             forming = series.forming[1] if series.forming and \
                 series.forming[0] == next_open(expected, timeframe) else None
+            if len(cut):  # how far behind the candle that should have closed (metrics)
+                data_lag(exchange, symbol, timeframe, (expected - int(cut["ts"][-1])) / 1000)
             return Window(cut[-n:].copy(), now, expected, forming)
 
     def _fetch(self, link: ExchangeLink, series: _Series, symbol: str, tf: str, n: int,
@@ -133,7 +143,8 @@ class CandleFeed:
         parts = [have]
         while since <= expected:
             try:
-                rows = client.fetch_ohlcv(symbol, tf, since=since, limit=PAGE)
+                with timed_request(link.name, "fetch_ohlcv"):
+                    rows = client.fetch_ohlcv(symbol, tf, since=since, limit=PAGE)
             except ccxt.BaseError as exc:
                 raise FeedError(f"{link.name} {symbol} {tf}: fetching candles since "
                                 f"{since}: {type(exc).__name__}: {exc}") from exc

@@ -141,4 +141,4 @@ def _compile(load, bot: BotConfig):
     from botfleet.strategy.declarative import compile_entry
 
     entry = load.by_name("strategy")[bot.strategy]
-    return compile_entry(entry, bot.timeframe, dict(bot.parameters))
+    return compile_entry(entry, bot.timeframe, dict(bot.parameters), models=load.fleet.models)

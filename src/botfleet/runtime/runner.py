@@ -60,6 +60,7 @@ class RunnerOptions:
     reload_every_s: float = 2.0  # 0: no hot reload
     reconcile_wait_s: float = 30.0
     until_ms: int | None = None  # stop once the clock passes this (a replay's end)
+    notify: bool = False  # with a memory:// bus, run the fleet's notifier on a thread here
 
 
 @dataclass
@@ -129,8 +130,27 @@ class FleetRunner:
                 self.problems[name] = f"{type(exc).__name__}: {exc}"
                 log.error("bot %s not started: %s", name, self.problems[name])
         kill.on_change(self._kill_changed)
+        from botfleet.runtime.control_listen import listen
+
+        self.controls = listen(self)  # pause / resume / reload on the bus
+        self.notifier = self._start_notifier()
         self.started = True
         return self
+
+    def _start_notifier(self):
+        """The fleet's notifier on a thread of this process when the bus is in-process (no
+        other process can read it); with Redis, `botfleet notify run` reads the events."""
+        fleet = self.fleet
+        if not (self.options.notify and fleet.notifiers
+                and str(fleet.storage.cache).startswith("memory://")):
+            return None
+        from botfleet.notify import NotifierThread
+
+        try:
+            return NotifierThread(fleet, self.svc.bus).start()
+        except Exception as exc:  # noqa: BLE001 - notifications never stop trading
+            log.error("notifications are off: %s: %s", type(exc).__name__, exc)
+            return None
 
     def _add_slot(self, plan: BotPlan) -> Slot:
         svc, name = self.svc, plan.name
@@ -302,7 +322,11 @@ class FleetRunner:
             if run_id is not None:
                 ledger.stop_run(run_id, "shutdown")
         self.pool.shutdown()
+        if getattr(self, "controls", None) is not None:
+            self.controls.close()
         self.svc.killswitch.close()
+        if getattr(self, "notifier", None) is not None:
+            self.notifier.stop()  # held messages go out as one digest per channel
         self.svc.bus.close()
         return marked
 

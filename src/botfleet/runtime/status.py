@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from botfleet.execution.records import utc
 from botfleet.risk.kill import strictest
 from botfleet.runtime.books import WORKING
+from botfleet.runtime.controls import pause_of, read_paused
 from botfleet.storage.db import state_engine, transaction
 from botfleet.storage.trading import Bot, Cycle, OrderRow, PositionRow
 
@@ -41,6 +42,7 @@ class BotStatus:
     kill: str | None = None
     breakers: list[str] = field(default_factory=list)
     halted: str | None = None
+    paused: str | None = None  # runtime.controls: no new entries
 
     def as_dict(self) -> dict:
         return {"bot": self.bot, "exchange": self.exchange, "mode": self.mode,
@@ -50,7 +52,7 @@ class BotStatus:
                 "error": self.error, "correlation_id": self.correlation_id,
                 "positions": {k: str(v) for k, v in self.positions.items()},
                 "open_orders": self.open_orders, "kill_switch": self.kill,
-                "breakers": self.breakers, "halted": self.halted}
+                "breakers": self.breakers, "halted": self.halted, "paused": self.paused}
 
 
 def status_rows(state_url: str, fleet=None, *, now_ms: int | None = None) -> list[BotStatus]:
@@ -88,9 +90,13 @@ def status_rows(state_url: str, fleet=None, *, now_ms: int | None = None) -> lis
         risk = RiskStore(engine, migrate=False)
         engaged = risk.engaged(now)
         breakers = risk.breakers()
+        with transaction(engine) as conn:
+            paused = read_paused(conn)
         fleet_name = fleet.name if fleet is not None else None
         for row in rows.values():
             kill = strictest(s for s in engaged if s.covers(row.bot, row.exchange))
+            pause = pause_of(paused, row.bot)
+            row.paused = pause.describe() if pause else None
             row.kill = kill.describe() if kill else None
             for b in breakers:
                 covers = (b.level == "bot" and b.target == row.bot) or (
@@ -112,7 +118,7 @@ def format_rows(rows: list[BotStatus]) -> list[str]:
     for r in rows:
         when = r.last_cycle_at.strftime("%Y-%m-%d %H:%M:%S") if r.last_cycle_at else "-"
         pos = ", ".join(f"{s} {a}" for s, a in r.positions.items()) or "flat"
-        halts_ = "; ".join(filter(None, [r.kill, *r.breakers,
+        halts_ = "; ".join(filter(None, [r.kill, r.paused, *r.breakers,
                                          f"reconcile: {r.halted}" if r.halted else None]))
         table.append([r.bot + ("" if r.declared else " (not in the fleet)"), r.mode, when,
                       (r.outcome or "-") + (f": {r.error}" if r.error else ""), pos,

@@ -23,6 +23,7 @@ from botfleet.execution.bookkeeping import AUDIT, CYCLES
 from botfleet.execution.records import CycleRecord
 from botfleet.risk.breaker import BreakerState
 from botfleet.runtime.books import BOTS, BotState, StateReader, to_ms
+from botfleet.runtime.controls import PauseInfo, read_paused
 from botfleet.runtime.services import DONE_OUTCOMES
 from botfleet.runtime.timing import last_closed_open
 from botfleet.storage.db import transaction
@@ -52,6 +53,7 @@ class Prepared:
     fills: dict[str, tuple[list, dict]] = field(default_factory=dict)
     breakers: dict[tuple[str, str], BreakerState] = field(default_factory=dict)
     halted: set[str] = field(default_factory=set)
+    paused: dict[str, PauseInfo] = field(default_factory=dict)  # runtime.controls
     done: set[str] = field(default_factory=set)
     candles: dict[str, int] = field(default_factory=dict)
     cycles: dict[str, CycleRecord] = field(default_factory=dict)
@@ -89,6 +91,7 @@ def prepare(svc, plans, now_ms: int, run_ids: dict[str, int]) -> Prepared:
                 out.halted.add(target.removeprefix("bot:"))
         for row in conn.execute(_BREAKERS):
             out.breakers[(row.level, row.target)] = _breaker(row)
+        out.paused = read_paused(conn)
     todo = [n for n in names if n not in out.done]
     midnight = now_ms - now_ms % 86_400_000
     reader = StateReader(engine)

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from botfleet.data.candles import next_open
 from botfleet.execution.positions import q12
+from botfleet.obs.metrics import RISK_REFUSALS, inc
 from botfleet.orders import Order, OrderStatus, OrderType, Position, Reason, Side
 from botfleet.risk.book import RiskContext, base_of, quote_of
 from botfleet.risk.decision import Decision, refusal_event
@@ -29,6 +30,7 @@ from botfleet.runtime.trades import round_trips
 
 log = logging.getLogger("botfleet.runtime.cycle")
 ZERO = Decimal(0)
+UNREAD = object()  # `paused` not read by a batch: the cycle reads it itself
 
 
 class Interrupted(Exception):
@@ -40,12 +42,12 @@ class BotCycle:
     them for many bots (`tick.prepare`); else read here."""
 
     def __init__(self, plan, svc, cycle, now_ms: int, *, agg, stop, emit, guards, result,
-                 state: BotState | None = None, fills=None):
+                 state: BotState | None = None, fills=None, paused=UNREAD):
         self.plan, self.svc, self.cycle, self.now = plan, svc, cycle, now_ms
         self.agg, self.stop, self.emit, self.guards, self.result = agg, stop, emit, guards, result
         self.bot, self.exchange = plan.name, plan.exchange.name
         self.executor = svc.executor_for(plan.name)
-        self._state, self._fills = state, fills
+        self._state, self._fills, self.paused = state, fills, paused
         self.kill = None
         self.send_errors = 0
         self.allowed: list[Intent] = []
@@ -104,13 +106,46 @@ class BotCycle:
         intents = decisions.intents
         if self.kill is not None and self.kill.flattens:  # the flattening closes them
             intents = [i for i in intents if not i.order.reduce_only]
+        intents = self._hold_entries(intents)
         self.allowed = self.judge(intents, state, self.books)
         self.result.decided = time.perf_counter()
         self.result.decision_s = self.result.decided - t0
         for note in decisions.notes:
             log.info("%s", note)
 
+    def _hold_entries(self, intents: list[Intent]) -> list[Intent]:
+        """A paused bot (`runtime.controls`) sends no new entries; its exits still go."""
+        if self.paused is UNREAD:
+            from botfleet.runtime.controls import pause_of, paused_bots
+
+            self.paused = pause_of(paused_bots(self.svc.ledger.engine), self.bot)
+        if self.paused is None:
+            return intents
+        self.result.outcome = "paused"
+        held = [i for i in intents if not i.order.reduce_only]
+        if held:
+            note = (f"{self.paused.describe()}: {len(held)} entr"
+                    f"{'y' if len(held) == 1 else 'ies'} not sent")
+            self.result.notes.append(note)
+            log.info("%s", note)
+        return [i for i in intents if i.order.reduce_only]
+
+    def _live_models(self):
+        """A strategy reading `proba(m)` is answered by the registry's promoted version
+        (`ml.strategy_source.PromotedModels`), pinned on the plan's strategy on first use."""
+        strategy = self.plan.strategy
+        if not getattr(strategy, "model_uses", None):
+            return None
+        if strategy.model_source is None:
+            from botfleet.ml.strategy_source import PromotedModels
+
+            strategy.use_models(PromotedModels(self.svc.ledger.engine,
+                                               dict(getattr(self.plan.config, "model_versions",
+                                                            None) or {})))
+        return strategy.model_source
+
     def views(self, state: BotState, trades, signals: bool = True) -> list[PairView]:
+        models = self._live_models() if signals else None
         out = []
         for symbol, w in self.windows.items():
             leg = trades.open.get(symbol)
@@ -122,6 +157,8 @@ class BotCycle:
                 leg.entry_ms if leg else None, len(leg.entries) if leg else 0,
                 sum(1 for r in leg.exit_reasons if r == Reason.TAKE_PROFIT) if leg else 0,
                 leg.peak if leg else ZERO, trades.last_exit_ms(symbol)))
+        if models is not None:
+            self.result.notes.extend(dict.fromkeys(models.notes()))
         return out
 
     def _plan_kill(self, state: BotState) -> BotState:
@@ -181,6 +218,8 @@ class BotCycle:
 
     def _refused(self, intent: Intent, decision: Decision) -> None:
         self.result.refusals.append(f"{intent.key}: {decision.reason}")
+        for refusal in decision.refusals[:1]:  # the first rule: the one the message leads with
+            inc(RISK_REFUSALS, self.bot, refusal.rule)
         log.warning("risk refused %s (%s): %s", intent.key, intent.note, decision.reason)
         self.emit.refused(decision, intent.order)
         self.svc.risk.add_events([refusal_event(decision, self.bot, self.now)])
@@ -202,6 +241,7 @@ class BotCycle:
         if len(self.result.orders) != sent:
             state = self.read_state()
         self.trade_events(self.trades, trades)
+        self.final_state = state  # what the metrics report (obs: no extra query)
         self.svc.ledger.record_equity(self.bot, q12(state.equity(self.plan.capital,
                                                                  self.closes)),
                                       ts=datetime.fromtimestamp(self.now / 1000, UTC))

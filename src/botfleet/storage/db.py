@@ -74,7 +74,12 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def state_engine(url: str | URL) -> Engine:
-    """An engine for the state database at `url` (see `urls.parse_url` for accepted forms)."""
+    """An engine for the state database at `url` (see `urls.parse_url` for accepted forms);
+    a `${env:..}` / `${secret:..}` in it (the password) is resolved here, at the moment of use."""
+    if isinstance(url, str) and "${" in url:
+        from botfleet.config.refs import resolve
+
+        url = resolve(url)
     parsed = parse_url(url)
     if parsed.get_backend_name() == "postgresql":
         engine = create_engine(parsed, pool_pre_ping=True)

@@ -126,5 +126,7 @@ class BacktestArray(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)  # .npy, any dtype numpy saves unpickled
 
 # the trading-state and risk-state tables share this metadata (schema_diff, migrations)
+from botfleet.storage import control_models as _control_models  # noqa: F401
+from botfleet.storage import ml_models as _ml_models  # noqa: F401
 from botfleet.storage import risk_models as _risk_models  # noqa: F401
 from botfleet.storage import trading as _trading  # noqa: F401

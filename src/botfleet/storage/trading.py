@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -228,3 +229,5 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str | None] = mapped_column(String(200), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(Document)
+    # FALSE: a refused attempt (e.g. a Telegram command from a chat that is not allowed); 0004
+    allowed: Mapped[bool] = mapped_column(Boolean, server_default=true())

@@ -21,6 +21,7 @@ from botfleet.indicators import Indicator, Registry, UnknownIndicator
 from botfleet.strategy import syntax as S
 from botfleet.strategy.builtins import BUILTINS, FIELDS, Builtin, field
 from botfleet.strategy.errors import ExprError
+from botfleet.strategy.models import MODEL_FUNCS, ModelUse, compile_model_call
 from botfleet.strategy.program import BASE, Program, join, tf_ratio
 
 
@@ -46,8 +47,12 @@ _CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 
 class Compiler:
     def __init__(self, registry: Registry, base_tf: str, params: dict[str, Any],
-                 indicators: dict[str, str]):
+                 indicators: dict[str, str], models: dict | None = None,
+                 standalone: bool = False):
         self.registry = registry
+        self.models = models  # name -> config.ml.ModelSpec of the fleet; None: no fleet
+        self.standalone = standalone  # no bot uses it: its timeframe is a stand-in
+        self.model_uses: dict[tuple[str, str], ModelUse] = {}
         self.program = Program(base_tf)
         self.params = params
         self.sources = indicators
@@ -129,7 +134,7 @@ class Compiler:
             return ExprError(f"'{word}' is a parameter, not a function", start, end)
         pool = [*self.params, *self.sources, *FIELDS]
         if what == "function":
-            pool = [*BUILTINS, *self.registry.names()]
+            pool = [*BUILTINS, *MODEL_FUNCS, *self.registry.names()]
         hint = did_you_mean(word, pool)
         if hint is None and what == "name":
             hint = "names are parameters, indicators, and " + ", ".join(FIELDS)
@@ -297,6 +302,8 @@ class Compiler:
     # -- calls --------------------------------------------------------------------------
 
     def call(self, n: S.Call) -> Val:
+        if n.name in MODEL_FUNCS:
+            return self.model_call(n)
         if n.name in BUILTINS:
             return self.builtin(BUILTINS[n.name], n)
         try:
@@ -454,3 +461,9 @@ class Compiler:
             return out if multi else out[0]
         return self.step((ind.name, *(v.key for v in inputs), tuple(sorted(params.items()))),
                          "float", warm, run, kind="multi" if multi else "series", indicator=ind)
+
+    # -- models -------------------------------------------------------------------------
+
+    def model_call(self, n: S.Call) -> Val:
+        """`proba(m)` / `predict(m)`: checked against the fleet's models (strategy.models)."""
+        return compile_model_call(self, n)

@@ -88,6 +88,22 @@ class CompiledStrategy:
     def window(self) -> dict[str, int]:
         return live_window(self.base_tf, self.warmup, self.timeframes)
 
+    @property
+    def model_uses(self) -> list:
+        """The fleet models its rules read (`strategy.models.ModelUse`), in order of use."""
+        return list(self.compiler.model_uses.values())
+
+    def use_models(self, source) -> CompiledStrategy:
+        """Answer this strategy's `proba()`/`predict()` from `source` (strategy.models): the
+        runtime pins the registry's promoted versions; backtests keep the point-in-time
+        default."""
+        self.compiler.program.model_source = source
+        return self
+
+    @property
+    def model_source(self):
+        return self.compiler.program.model_source
+
     def signals(self, candles: np.ndarray, higher: dict[str, np.ndarray] | None = None
                 ) -> Signals:
         program = self.compiler.program
@@ -168,8 +184,10 @@ def resolve_params(data: dict, overrides: dict | None, where) -> tuple[dict, lis
 
 
 def compile_entry(entry: Entry, base_tf: str, overrides: dict | None = None,
-                  registry: Registry = REGISTRY) -> CompiledStrategy:
-    """Compile a schema-valid strategy entry; raises StrategyError with every problem."""
+                  registry: Registry = REGISTRY, *, models: dict | None = None,
+                  standalone: bool = False) -> CompiledStrategy:
+    """Compile a schema-valid strategy entry; raises StrategyError with every problem.
+    `models`: the fleet's model specs by name (`Fleet.models`), which `proba()` may read."""
     data, problems = entry.data, []
 
     def where(path, message, hint=None):
@@ -183,7 +201,7 @@ def compile_entry(entry: Entry, base_tf: str, overrides: dict | None = None,
     params, found = resolve_params(data, overrides, where)
     problems += found
     indicators_src = {k: v for k, v in (data.get("indicators") or {}).items()}
-    compiler = Compiler(registry, base_tf, params, indicators_src)
+    compiler = Compiler(registry, base_tf, params, indicators_src, models, standalone)
 
     def compile_at(path: tuple, text: str, want_bool: bool) -> Val | None:
         try:

@@ -38,10 +38,42 @@ def uses(load: FleetLoad) -> dict[str, list[tuple[str, dict]]]:
     return out
 
 
+def fleet_models(load: FleetLoad) -> dict:
+    """Model specs by name, as `proba()` checks them: the fleet's, or (when the fleet has
+    errors elsewhere) every schema-valid model file's, so strategy errors still show."""
+    if load.fleet is not None:
+        return dict(load.fleet.models)
+    from botfleet.config.ml import model_spec
+
+    out = {}
+    for e in load.entries.get("model", []):
+        if e.valid and e.name and e.name not in out:
+            try:
+                out[e.name] = model_spec(e.data)
+            except (KeyError, ValueError):
+                continue
+    return out
+
+
+def model_pair_problems(load: FleetLoad, bot, strategy: CompiledStrategy) -> list[Problem]:
+    """A bot whose strategy reads a model must trade pairs that model trains on."""
+    out = []
+    entry = load.by_name("bot").get(bot.name)
+    for use in strategy.model_uses:
+        missing = [p for p in bot.pairs if p not in use.spec.pairs]
+        if missing and entry is not None:
+            out.append(entry.problem(
+                ("pairs",), f"strategy {strategy.name} reads model {use.name!r}, which trains "
+                f"on {', '.join(use.spec.pairs)}; this bot trades {', '.join(missing)}",
+                f"add {', '.join(missing)} to the pairs of model {use.name}"))
+    return out
+
+
 def strategy_problems(load: FleetLoad) -> list[Problem]:
     _plugins(load)
     found: set[Problem] = set()
     users = uses(load)
+    models = fleet_models(load)
     for entry in load.entries.get("strategy", []):
         if not entry.valid or not entry.name:
             continue
@@ -49,9 +81,21 @@ def strategy_problems(load: FleetLoad) -> list[Problem]:
                     for tf, o in users.get(entry.name) or [(STANDALONE_TF, {})]}
         for (tf, _), overrides in distinct.items():
             try:
-                compile_entry(entry, tf, overrides)
+                compile_entry(entry, tf, overrides, models=models,
+                              standalone=entry.name not in users)
             except StrategyError as exc:
                 found.update(exc.problems)
+    if load.fleet is not None:
+        entries = load.by_name("strategy")
+        for bot in load.fleet.bots.values():
+            if bot.strategy not in entries:
+                continue
+            try:
+                compiled = compile_entry(entries[bot.strategy], bot.timeframe,
+                                         dict(bot.parameters), models=models)
+            except StrategyError:
+                continue
+            found.update(model_pair_problems(load, bot, compiled))
     return sorted(found)
 
 
@@ -59,5 +103,16 @@ def compiled_for_bots(load: FleetLoad) -> dict[str, CompiledStrategy]:
     """Bot name -> its compiled strategy (the fleet must be valid)."""
     _plugins(load)
     entries = {e.name: e for e in load.entries.get("strategy", [])}
-    return {bot.name: compile_entry(entries[bot.strategy], bot.timeframe, dict(bot.parameters))
+    models = fleet_models(load)
+    return {bot.name: compile_entry(entries[bot.strategy], bot.timeframe, dict(bot.parameters),
+                                    models=models)
             for bot in load.fleet.bots.values() if bot.enabled}
+
+
+def backtest_models(fleet):
+    """The point-in-time model source for backtests of `fleet`'s bots: walk-forward models
+    trained on the fleet's stored candles of each model's pairs (pooled, as `model train`)."""
+    from botfleet.ml.fleet_ops import load_candles
+    from botfleet.ml.strategy_source import PitModels
+
+    return PitModels(pool=lambda spec: load_candles(fleet, spec))

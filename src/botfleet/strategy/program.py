@@ -41,6 +41,7 @@ class Program:
     base_tf: str
     steps: list[Step] = field(default_factory=list)
     extra_timeframes: tuple[str, ...] = ()  # read by code strategies, not by steps
+    model_source: object | None = None  # strategy.models: who answers proba()/predict()
 
     def add(self, run, tf: str, label: str, key: tuple | None = None) -> int:
         self.steps.append(Step(run, tf, label, canonical(key) if key is not None else None))

@@ -70,7 +70,7 @@ class FaultProfile:
             raise ValueError("fault profile: the request fault rates add up to more than 100%")
         if self.partial + self.reject > 1.0:
             raise ValueError("fault profile: partial + reject add up to more than 100%")
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # nosec B311 # simulated faults, seeded
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, object]) -> FaultProfile:

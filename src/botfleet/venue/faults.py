@@ -95,7 +95,7 @@ class FaultPlan:
         self._rules: list[_Rule] = []
         self._order_rules: list[_Rule] = []
         self._latency: tuple[float, float, str | None] = (0.0, 0.0, None)
-        self._jitter = random.Random(0)
+        self._jitter = random.Random(0)  # nosec B311 # simulated latency jitter
         self._banned_until = 0.0
         self.profile = None  # a FaultProfile, or None
         self.fired: list[tuple[str, Fault | OrderFault]] = []
@@ -157,7 +157,7 @@ class FaultPlan:
             raise ValueError("latency and jitter must be >= 0")
         with self._lock:
             self._latency = (float(seconds), float(jitter_s), endpoint)
-            self._jitter = random.Random(seed)
+            self._jitter = random.Random(seed)  # nosec B311 # simulated latency jitter, seeded
 
     # --- arming order faults ---------------------------------------------------------------
 

@@ -1,0 +1,95 @@
+"""Which fleet the panel shows, loaded once per change of its files.
+
+`botfleet ui --fleet PATH` passes the fleet through `BOTFLEET_UI_FLEET`. The load is cached
+on the files' modification times, so a page renders from memory until a YAML file changes
+(the config editor's save shows up at once on every page).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+FLEET_ENV = "BOTFLEET_UI_FLEET"
+STATE_ENV = "BOTFLEET_UI_STATE"  # where to act when the fleet's YAML is broken
+
+
+def fleet_file() -> Path:
+    path = Path(os.environ.get(FLEET_ENV) or "fleet.yaml")
+    return path / "fleet.yaml" if path.is_dir() else path
+
+
+def fleet_root() -> Path:
+    return fleet_file().parent
+
+
+SKIP_DIRS = {"data", "node_modules", "__pycache__", "venv"}
+
+
+def yaml_files(root: Path) -> list[Path]:
+    """Every YAML file under the fleet's folder; data and hidden folders are not walked (a
+    data folder of candle files would cost a directory walk on every rerun)."""
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        out += [Path(folder) / f for f in files if f.endswith((".yaml", ".yml"))]
+    return sorted(out)
+
+
+def _signature(root: Path) -> tuple:
+    return tuple((str(p), p.stat().st_mtime_ns) for p in yaml_files(root))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _load(path: str, signature: tuple):
+    from botfleet.config import load_fleet
+    from botfleet.strategy.fleet import strategy_problems
+
+    load = load_fleet(Path(path), display_root=Path(path).parent)
+    if load.ok:
+        found = strategy_problems(load)
+        if found:
+            load.problems.extend(found)
+            load.fleet = None
+    return load
+
+
+@dataclass
+class Context:
+    path: Path
+    load: object  # botfleet.config.loader.FleetLoad
+
+    @property
+    def fleet(self):
+        return self.load.fleet
+
+    @property
+    def state_url(self) -> str | None:
+        if self.fleet is not None:
+            return self.fleet.storage.state
+        return os.environ.get(STATE_ENV)
+
+    @property
+    def cache_url(self) -> str:
+        return self.fleet.storage.cache if self.fleet is not None else "memory://"
+
+
+def current() -> Context:
+    path = fleet_file()
+    if not path.is_file():
+        st.error(f"No fleet file at {path}: start the panel with `botfleet ui --fleet PATH`.")
+        st.stop()
+    return Context(path, _load(str(path.resolve()), _signature(path.parent)))
+
+
+def need_fleet(ctx: Context) -> None:
+    """Pages that read the state database need a valid fleet (it says where the state is)."""
+    if ctx.fleet is None and not ctx.state_url:
+        st.error(f"The fleet has {len(ctx.load.errors)} error(s), so where its state lives "
+                 "is unknown. Fix them in the Config page.")
+        for p in ctx.load.errors[:10]:
+            st.code(str(p), language=None)
+        st.stop()
