@@ -31,7 +31,10 @@ Measured, over `--ticks` 4h closes after `--warm` warm-up closes:
    clock shared by the processes of one host).
 
     .venv/bin/python bench/bench_runtime.py [--bots 100] [--ticks 30] [--warm 3]
-        [--workers 8] [--redis redis://127.0.0.1:6379/0] [--trials 20]
+        [--workers 8] [--redis redis://127.0.0.1:6379/0] [--trials 20] [--no-turns]
+
+`--no-turns` lets the bots decide at the same time (no `runtime.work.DECIDING` turns): the
+peer for the default, one decision at a time.
 """
 
 from __future__ import annotations
@@ -199,8 +202,22 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--no-turns", action="store_true",
+                    help="let bots decide at the same time (no turn lock): the peer for the "
+                         "one-decision-at-a-time runner")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.no_turns:
+        from botfleet.runtime import work
+
+        class _NoTurn:
+            def acquire(self, timeout: float = -1) -> bool:
+                return False
+
+            def release(self) -> None:
+                raise AssertionError("never acquired")
+
+        work.DECIDING = _NoTurn()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython "
           f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}; market: SYNTHETIC "
           f"(simulator seed 7), {args.bots} pairs", flush=True)

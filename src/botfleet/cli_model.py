@@ -19,14 +19,18 @@ model_app = typer.Typer(help="Machine-learning models: train, evaluate, list, pr
 FLEET_OPT = typer.Option(None, "--fleet", help="Fleet file or folder (default: ./fleet.yaml).")
 
 
-def _fleet(path: Path | None):
+def _load(path: Path | None):
     from botfleet.cli import _fleet_path
     from botfleet.jobs.common import JobError, load_checked
 
     try:
-        return load_checked(_fleet_path(path)).fleet
+        return load_checked(_fleet_path(path))
     except JobError as exc:
         fail(str(exc))
+
+
+def _fleet(path: Path | None):
+    return _load(path).fleet
 
 
 def _day(ms: int | None) -> str:
@@ -128,16 +132,24 @@ def evaluate(name: str = typer.Argument(..., help="The model."),
 @model_app.command("list")
 def list_versions(name: str | None = typer.Argument(None, help="Only this model."),
                   fleet: Path | None = FLEET_OPT) -> None:
-    """Every registered version: status, data range, holdout metric."""
+    """Every registered version: status, data range, holdout metric, and the bots it serves
+    (those following the promoted version, and those pinning it with `model_versions`)."""
+    from botfleet.ml.ab import missing_pins, model_users, served_by
     from botfleet.ml.fleet_ops import registry_of
 
-    fl = _fleet(fleet)
+    load = _load(fleet)
+    fl = load.fleet
     rows = registry_of(fl).versions(name)
+    users = [u for u in model_users(load) if name is None or u.model == name]
+    for line in missing_pins(users, {(v.name, v.version) for v in rows}):
+        typer.echo(f"warning: {line}")
     if not rows:
         typer.echo("no model versions yet (botfleet model train NAME)")
         return
+    promoted = {v.name: v.version for v in rows if v.status == "promoted"}
+    bots = served_by(users, promoted)
     typer.echo(f"{'model':20} {'ver':>4} {'status':11} {'algorithm':11} {'data from':16} "
-               f"{'data to':16} {'metric':>14} created")
+               f"{'data to':16} {'metric':>14} {'created':16} bots")
     for v in rows:
         spec = fl.models.get(v.name)
         metric = spec.metric if spec else ("auc" if "auc" in (v.metrics.get("model") or {})
@@ -145,7 +157,8 @@ def list_versions(name: str | None = typer.Argument(None, help="Only this model.
         typer.echo(f"{v.name:20} {v.version:>4} {v.status:11} {v.algorithm:11} "
                    f"{_day(v.data_start_ms):16} {_day(v.data_end_ms):16} "
                    f"{metric + ' ' + _num(v.metric(metric)):>14} "
-                   f"{v.created_at.astimezone(UTC):%Y-%m-%d %H:%M}")
+                   f"{v.created_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+                   f"{', '.join(bots.get((v.name, v.version), [])) or '-'}")
 
 
 @model_app.command("promote")

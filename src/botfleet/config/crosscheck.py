@@ -303,6 +303,7 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
             yield problem(("notify", "notifiers"), f"unknown notifier '{nname}'",
                           _known_hint(nname, notifiers, "notifiers"), sub=(i,))
     yield from _profile_ref(load, bot, ("risk",))
+    yield from _model_pins(load, bot, data)
     yield from _risk_consistency(load, bot, eff, problem)
     currency = _get(load.entries["fleet"][0].data, ("capital", "currency"))
     if currency:
@@ -311,6 +312,19 @@ def _bot(load: FleetLoad, bot: Entry, eff: Effective) -> Iterator[Problem]:
             if quote and quote != currency and _SPOT.match(pair):
                 yield bot.problem(("pairs", i), f"'{pair}' is quoted in {quote}, but the fleet's "
                                   f"capital is counted in {currency}", None, severity="warning")
+
+
+def _model_pins(load: FleetLoad, bot: Entry, data: dict) -> Iterator[Problem]:
+    """`model_versions:` pins name models of the fleet (the version itself is checked against
+    the registry when the bot runs: validation does not open the state database)."""
+    if not load.entries.get("fleet"):
+        return  # a file checked on its own: the models live elsewhere
+    models = load.defined("model")
+    for mname in data.get("model_versions") or {}:
+        if mname not in models:
+            yield bot.problem(("model_versions", mname), f"unknown model '{mname}' in "
+                              "model_versions", _known_hint(mname, load.by_name("model"),
+                                                            "models"))
 
 
 def _parameters(bot: Entry, strategy: Entry) -> Iterator[Problem]:

@@ -165,6 +165,7 @@ class BotConfig:
     effective: Effective = field(repr=False, compare=False, default=None)
     fills: dict | None = None  # the fill model (sim.fillmodel), merged like sizing
     optimize: dict | None = None  # search settings for `botfleet optimize`/`walkforward`
+    model_versions: dict[str, int] = field(default_factory=dict)  # A/B pins: model -> version
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ def _bot(load: FleetLoad, e: Entry, capital: Decimal | None) -> BotConfig:
         notify=dict(d.get("notify") or {}),
         cycle=parse_schedule((d.get("schedule") or {}).get("cycle", "on_candle_close")),
         warmup=d.get("warmup"), tags=tuple(d.get("tags") or ()), source=e.where, effective=eff,
-        fills=d.get("fills"), optimize=d.get("optimize"))
+        fills=d.get("fills"), optimize=d.get("optimize"),
+        model_versions=dict(d.get("model_versions") or {}))
 
 
 def _anchor(url: str, base: Path) -> str:

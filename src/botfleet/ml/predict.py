@@ -104,9 +104,11 @@ def load_version(state: str | URL | Engine, name: str, version: int | None = Non
     v = reg.promoted(name) if version is None else reg.get(name, version)
     if v is None:
         known = reg.versions(name)
-        raise RegistryError(f"model {name!r} has no promoted version" + (
+        what = "promoted version" if version is None else f"version {version}"
+        raise RegistryError(f"model {name!r} has no {what}" + (
             f" (versions: {', '.join(f'{x.version} {x.status}' for x in known)}; "
-            "botfleet model promote)" if known else " (no versions: botfleet model train)"))
+            + ("botfleet model promote)" if version is None else "pin one of these in the "
+               "bot's model_versions)") if known else " (no versions: botfleet model train)"))
     from pathlib import Path
 
     try:

@@ -162,7 +162,8 @@ class PromotedModels:
             model = load_version(reg.engine, name, want)
         except (RegistryError, ModelError) as exc:
             self.loaded.pop(name, None)
-            self._notes.append(f"model {name}: {exc}; no entry from it")
+            pin = " (pinned by the bot's model_versions)" if name in self.pins else ""
+            self._notes.append(f"model {name}: {exc}{pin}; no entry from it")
             return None
         self.loaded[name] = model
         self._notes.append(f"model {name}: serving version {want}" +

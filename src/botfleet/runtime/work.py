@@ -11,6 +11,7 @@ have filled since the last close).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,6 +31,14 @@ from botfleet.runtime.trades import round_trips
 
 log = logging.getLogger("botfleet.runtime.cycle")
 ZERO = Decimal(0)
+DECIDING = threading.Lock()
+"""One bot's decisions at a time in a process. Deciding is pure Python CPU work: threads only
+time-slice it (the interpreter lock), so eight bots deciding at once all finish late, each
+after ~8 times its own work. In turn, each decides in its own time and the first bots' orders
+go out first; the threads still overlap everything that waits (the exchange, the database).
+A bot waits at most TURN_WAIT_S for its turn, then decides anyway: a strategy that blocks (a
+plugin sleeping or doing I/O) delays the others by that much, never stops them."""
+TURN_WAIT_S = 0.05
 UNREAD = object()  # `paused` not read by a batch: the cycle reads it itself
 
 
@@ -90,7 +99,25 @@ class BotCycle:
             self.result.notes.append(f"no closed candle of {self.result.candle_ms} yet for "
                                      f"{', '.join(incomplete)}")
             return
-        t0 = time.perf_counter()
+        self._hold_entries([])  # reads the pause now if the batch did not: no I/O below
+        self._deferred: list = []
+        turn = DECIDING.acquire(timeout=TURN_WAIT_S)
+        try:
+            t0 = time.perf_counter()
+            decisions = self._decide(plan, state, trades)
+            self.result.decided = time.perf_counter()
+            self.result.decision_s = self.result.decided - t0
+        finally:
+            if turn:
+                DECIDING.release()
+        for intent, decision in self._deferred:  # the refusals' I/O, outside the lock
+            self.emit.refused(decision, intent.order)
+            self.svc.risk.add_events([refusal_event(decision, self.bot, self.now)])
+        for note in decisions.notes:
+            log.info("%s", note)
+
+    def _decide(self, plan, state: BotState, trades):
+        """Signals, decisions, sizing and risk checks: CPU only, from what `decide` read."""
         equity = state.equity(plan.capital, self.closes)
         perf = performance(state, equity, trades.losing_streak(), trades.last_stops())
         self.books = {"bot": bot_book(state, self.closes, perf),
@@ -108,10 +135,7 @@ class BotCycle:
             intents = [i for i in intents if not i.order.reduce_only]
         intents = self._hold_entries(intents)
         self.allowed = self.judge(intents, state, self.books)
-        self.result.decided = time.perf_counter()
-        self.result.decision_s = self.result.decided - t0
-        for note in decisions.notes:
-            log.info("%s", note)
+        return decisions
 
     def _hold_entries(self, intents: list[Intent]) -> list[Intent]:
         """A paused bot (`runtime.controls`) sends no new entries; its exits still go."""
@@ -136,12 +160,13 @@ class BotCycle:
         strategy = self.plan.strategy
         if not getattr(strategy, "model_uses", None):
             return None
+        pins = dict(getattr(self.plan.config, "model_versions", None) or {})
         if strategy.model_source is None:
             from botfleet.ml.strategy_source import PromotedModels
 
-            strategy.use_models(PromotedModels(self.svc.ledger.engine,
-                                               dict(getattr(self.plan.config, "model_versions",
-                                                            None) or {})))
+            strategy.use_models(PromotedModels(self.svc.ledger.engine, pins))
+        elif getattr(strategy.model_source, "pins", pins) != pins:  # a reload changed them
+            strategy.model_source.pins = pins
         return strategy.model_source
 
     def views(self, state: BotState, trades, signals: bool = True) -> list[PairView]:
@@ -221,8 +246,7 @@ class BotCycle:
         for refusal in decision.refusals[:1]:  # the first rule: the one the message leads with
             inc(RISK_REFUSALS, self.bot, refusal.rule)
         log.warning("risk refused %s (%s): %s", intent.key, intent.note, decision.reason)
-        self.emit.refused(decision, intent.order)
-        self.svc.risk.add_events([refusal_event(decision, self.bot, self.now)])
+        self._deferred.append((intent, decision))  # emitted and stored after the decisions
 
     # -- the second half --------------------------------------------------------------------
     def act(self) -> None:
