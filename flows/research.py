@@ -18,8 +18,8 @@ KINDS = (*JOBS, "grid")
 
 
 @job_task("research", task_run_name="{job} {bot}")
-def research_bot(fleet: str, bot: str, job: str) -> dict:
-    return run_job(fleet, bot, job)
+def research_bot(fleet: str, bot: str, job: str, inputs: dict | None = None) -> dict:
+    return run_job(fleet, bot, job, **(inputs or {}))
 
 
 @job_task("research", task_run_name="grid {bot} chunk {n}")
@@ -39,11 +39,21 @@ def _grid(fleet: str, bot: str, chunks: int) -> dict:
 
 @job_flow("research")
 def research(fleet: str, job: str = "backtest", bots: list[str] | None = None,
-             chunks: int = 8) -> dict:
+             chunks: int = 8, pairs: list[str] | None = None, timeframe: str | None = None,
+             start: str | None = None, end: str | None = None, params: dict | None = None,
+             strategy: str | None = None) -> dict:
     """`job` (backtest, optimize, walkforward, or grid: the bot's optimisation grid in
-    `chunks` tasks) for each of `bots` (default: every enabled bot)."""
+    `chunks` tasks) for each of `bots` (default: every enabled bot); `pairs`, `timeframe`,
+    `start`/`end` (YYYY-MM-DD, UTC), `params` and `strategy` (another of the fleet's) replace
+    the bots' own for a backtest, optimisation or walk-forward (`jobs.research.run_job`)."""
     if job not in KINDS:
         raise ValueError(f"job must be one of {', '.join(KINDS)}, not {job!r}")
+    inputs = {k: v for k, v in {"pairs": pairs, "timeframe": timeframe, "start": start,
+                                "end": end, "params": params, "strategy": strategy}.items()
+              if v}
+    if inputs and job == "grid":
+        raise ValueError(f"the grid job runs each bot as configured; {', '.join(inputs)} "
+                         "apply to backtest, optimize and walkforward")
     f = load_checked(fleet).fleet
     chosen = pick_bots(f, bots)
     if job == "grid":
@@ -54,7 +64,8 @@ def research(fleet: str, job: str = "backtest", bots: list[str] | None = None,
             except JobError as exc:
                 failed.append({"unit": b.name, "outcome": "failed", "error": str(exc)})
     else:
-        rows, failed = fan_out([(b.name, research_bot, (fleet, b.name, job)) for b in chosen])
+        rows, failed = fan_out([(b.name, research_bot, (fleet, b.name, job, inputs or None))
+                                for b in chosen])
     return finish("research", f.name, rows, failed,
                   f"{job}: {len(rows)}/{len(chosen)} bot(s) done, runs stored in the state "
                   "database")

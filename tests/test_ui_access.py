@@ -76,8 +76,9 @@ def test_the_panel_refuses_to_start_without_a_login(tmp_path, monkeypatch):
 def test_the_launch_command_passes_the_fleet_and_the_login_mode(tmp_path):
     fleet = copy_fleet(tmp_path)
     cmd, env = ui_command(fleet, port=8600, no_auth=True, env={"PATH": "/usr/bin"})
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("ui/app.py")
-    assert ["--server.port", "8600"] == cmd[5:7] and "127.0.0.1" in cmd
+    assert cmd[1].endswith("ui/serve.py") and cmd[2] == "run"
+    assert cmd[3].endswith("ui/app.py")
+    assert ["--server.port", "8600"] == cmd[4:6] and "127.0.0.1" in cmd
     assert env["BOTFLEET_UI_FLEET"] == str(fleet.resolve())
     assert env["BOTFLEET_UI_NO_AUTH"] == "1"
     cmd, env = ui_command(fleet, env={"BOTFLEET_UI_PASSWORD_HASH": hash_password("x"),

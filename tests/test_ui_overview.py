@@ -90,3 +90,20 @@ def test_the_overview_reads_postgresql_the_same_way(pg_fleet, ui_env):  # noqa: 
     ui_env(fleet_file)
     at = app_test().run()
     _check_overview(at, url, fleet_file)
+
+
+def test_the_login_form_warms_the_process_for_the_first_overview(ui_fleet, ui_env):  # noqa: F811
+    """The first page run starts the background warm-up (imports, the fleet's load), so the
+    overview after login does not pay for them."""
+    import sys
+
+    ui_env(ui_fleet)
+    at = app_test(role=None).run()
+    assert at.text_input(key="login_password")  # the login form shows meanwhile
+    warm = sys.modules["panel.warm"]
+    assert warm.done.wait(60) and warm.failure is None, warm.failure
+    assert "pandas" in sys.modules and "botfleet.runtime.overview" in sys.modules
+    # the fleet's load is cached: the page gets the very same object
+    context = sys.modules["panel.context"]
+    load = context.load_cached(context.fleet_file())
+    assert load is context.load_cached(context.fleet_file()) and load.ok

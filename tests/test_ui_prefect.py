@@ -18,12 +18,15 @@ def test_the_lab_runs_the_research_flow_and_the_bot_page_lists_its_runs(
     assert "through the Prefect `research` flow" in at.caption[0].value
     at.selectbox(key="lab_bot").set_value("btc-trend")
     at.selectbox(key="lab_job").set_value("backtest")
+    at.text_area(key="lab_params").input("fast=7")  # passed through the flow's parameters
+    at = at.run()
     next(b for b in at.button if b.key == "lab_run").click().run(timeout=240)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     with ResultStore(f"sqlite:///{ui_fleet.parent / 'data' / 'state.db'}") as repo:
         runs = repo.list_runs()
     assert [(r.name, r.kind) for r in runs] == [("btc-trend", "backtest")]
+    assert runs[0].params["fast"] == 7
     assert at.success[0].value.startswith(f"stored as run {runs[0].id}: ")
 
     at = app_test()

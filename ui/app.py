@@ -16,10 +16,15 @@ if str(HERE) not in sys.path:  # `panel` next to this file, also under `streamli
     sys.path.insert(0, str(HERE))
 
 import streamlit as st
+from panel import warm
+
+warm.wait_imports()  # the server's start-up imports (ui/serve.py): never two importers at once
 from panel import auth, context
 
 st.set_page_config(page_title="botfleet", page_icon=":material/smart_toy:", layout="wide")
+warm.start()  # the fleet's load and the state engine, while the login form waits
 user, role = auth.gate()
+warm.wait()
 ctx = context.current()
 
 PAGES = [

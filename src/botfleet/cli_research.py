@@ -108,8 +108,10 @@ def venue_rules(exchange: str):
 def load_target(target: str, *, fleet_path: Path | None, pairs: list[str], timeframe: str | None,
                 params: list[str] | None, fills: list[str] | None, capital: float | None,
                 data: Path | None, store: str | None, exchange: str,
-                start_ms: int | None, end_ms: int | None) -> Target:
-    """A bot of the fleet (by name) or a strategy file (by path) ready to backtest."""
+                start_ms: int | None, end_ms: int | None,
+                strategy: str | None = None) -> Target:
+    """A bot of the fleet (by name) or a strategy file (by path) ready to backtest;
+    `strategy` runs another of the fleet's strategies on the bot's pairs, capital and fills."""
     path = Path(target)
     if path.suffix in (".yaml", ".yml", ".py") and path.exists():
         return _strategy_target(path, pairs, timeframe or "1h", params, fills, capital, data,
@@ -117,7 +119,7 @@ def load_target(target: str, *, fleet_path: Path | None, pairs: list[str], timef
     if path.suffix in (".yaml", ".yml", ".py"):
         fail(f"{target}: no such strategy file", 2)
     return _bot_target(target, fleet_path, pairs, timeframe, params, fills, capital,
-                       start_ms, end_ms)
+                       start_ms, end_ms, strategy)
 
 
 def _strategy_target(path, pairs, timeframe, params, fills, capital, data, store,
@@ -151,7 +153,7 @@ def _strategy_target(path, pairs, timeframe, params, fills, capital, data, store
 
 
 def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, start_ms,
-                end_ms) -> Target:
+                end_ms, strategy_name=None) -> Target:
     from dataclasses import replace
 
     from botfleet.cli import _load, _print_problems
@@ -179,9 +181,15 @@ def _bot_target(name, fleet_path, pairs, timeframe, params, fills, capital, star
         bot = replace(bot, timeframe=timeframe)
     from botfleet.cli_strategy import _overrides
 
+    entries = {e.name: e for e in load.entries.get("strategy", [])}
+    if strategy_name and strategy_name != bot.strategy:
+        if strategy_name not in entries:
+            fail(f"no strategy {strategy_name!r} in {fleet.path}; strategies: "
+                 f"{', '.join(sorted(entries))}", 2)
+        bot = replace(bot, strategy=strategy_name, parameters={})  # its own defaults
     overrides = {**bot.parameters, **_overrides(params)}
     _plugins(load)
-    entry = {e.name: e for e in load.entries.get("strategy", [])}[bot.strategy]
+    entry = entries[bot.strategy]
     from botfleet.strategy.fleet import backtest_models
 
     models = backtest_models(fleet)  # proba(): walk-forward models, shared across a grid

@@ -85,7 +85,9 @@ def ui_command(fleet_file: Path, *, port: int = 8501, host: str = "127.0.0.1",
                               "([auth] in .streamlit/secrets.toml), or use --no-auth on "
                               "127.0.0.1")
     env["BOTFLEET_UI_FLEET"] = str(fleet_file.resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+    serve = app.with_name("serve.py")  # Streamlit's CLI, importing the pages' modules early
+    launcher = [str(serve)] if serve.is_file() else ["-m", "streamlit"]
+    cmd = [sys.executable, *launcher, "run", str(app), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     return cmd, env

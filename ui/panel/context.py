@@ -57,6 +57,17 @@ def _load(path: str, signature: tuple):
     return load
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def state_engine(url: str):
+    """One engine per state database for the panel's process: a fresh one per refresh would
+    open a new connection each time (on PostgreSQL that costs more than the overview's
+    queries). Not `storage.audit.shared_engine`: that one migrates first, which imports
+    Alembic (0.4 s) on the first overview; the panel only reads."""
+    from botfleet.storage.db import state_engine as make
+
+    return make(url)
+
+
 @dataclass
 class Context:
     path: Path
@@ -73,6 +84,11 @@ class Context:
         return os.environ.get(STATE_ENV)
 
     @property
+    def engine(self):
+        """The state database's engine, kept for the process (see `state_engine`)."""
+        return state_engine(self.state_url)
+
+    @property
     def cache_url(self) -> str:
         return self.fleet.storage.cache if self.fleet is not None else "memory://"
 
@@ -82,7 +98,12 @@ def current() -> Context:
     if not path.is_file():
         st.error(f"No fleet file at {path}: start the panel with `botfleet ui --fleet PATH`.")
         st.stop()
-    return Context(path, _load(str(path.resolve()), _signature(path.parent)))
+    return Context(path, load_cached(path))
+
+
+def load_cached(path: Path):
+    """The fleet's load, from the cache while none of its YAML files changed."""
+    return _load(str(path.resolve()), _signature(path.parent))
 
 
 def need_fleet(ctx: Context) -> None:

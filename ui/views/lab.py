@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import base64
 import os
-import time
+from datetime import datetime
+from datetime import time as dtime
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from panel import auth, context
+from panel import auth, context, research
 from panel.fmt import metric, when
 
-from botfleet.jobs.common import JobError
-from botfleet.jobs.research import JOBS, run_job
+from botfleet.data.candles import timeframe_ms
+from botfleet.jobs.research import JOBS
 from botfleet.sim.metrics import METRIC_INFO
 from botfleet.storage.results import ResultStore, RunNotFound
 
@@ -34,31 +35,81 @@ st.caption("Runs go through the Prefect `research` flow at PREFECT_API_URL." if 
            else "No PREFECT_API_URL: runs call the research job directly in the panel's "
            "process (the same function the Prefect flow runs).")
 
-c1, c2, c3 = st.columns([2, 2, 1])
-bot = c1.selectbox("Bot", sorted(ctx.fleet.bots), key="lab_bot")
-job = c2.selectbox("Run", JOBS, key="lab_job")
-may = auth.operator()
-if c3.button("Run", key="lab_run", type="primary", disabled=not may):
-    bar = st.progress(0, text=f"{job} {bot}: loading the bot and its candles")
-    began = time.monotonic()
-    try:
-        if via_prefect:
-            from botfleet.orchestration import load_flows
+fleet = ctx.fleet
+c1, c2, c3 = st.columns(3)
+bot = c1.selectbox("Bot", sorted(fleet.bots), key="lab_bot",
+                   help="The run uses its exchange, capital and fill model.")
+cfg = fleet.bots[bot]
+own = f"{cfg.strategy} (the bot's)"
+names = [own] + sorted(n for n in fleet.strategies if n != cfg.strategy)
+picked = c2.selectbox("Strategy", names, key="lab_strategy")
+strategy = None if picked == own else picked
+job = c3.selectbox("Run", JOBS, key="lab_job")
 
-            bar.progress(30, text=f"{job} {bot}: running as a Prefect flow")
-            out = load_flows()["research"](fleet=str(ctx.path), job=job, bots=[bot])
-            row = (out.get("rows") or [{}])[0] if isinstance(out, dict) else {}
-        else:
-            bar.progress(30, text=f"{job} {bot}: running")
-            row = run_job(str(ctx.path), bot, job)
-        bar.progress(100, text=f"{job} {bot}: done in {time.monotonic() - began:.1f} s")
+stored = [s for s in research.series(ctx.fleet.storage.candles)
+          if s["exchange"] == cfg.exchange]
+pairs_known = sorted({s["pair"] for s in stored} | set(cfg.pairs))
+d1, d2 = st.columns([3, 1])
+pairs = d1.multiselect(f"Pairs ({cfg.exchange}, from the candle store)", pairs_known,
+                       default=list(cfg.pairs), key="lab_pairs")
+frames = sorted({s["timeframe"] for s in stored if s["pair"] in pairs} | {cfg.timeframe},
+                key=timeframe_ms)
+timeframe = d2.selectbox("Timeframe", frames, index=frames.index(cfg.timeframe),
+                         key="lab_timeframe")
+held = [s for s in stored if s["pair"] in pairs and s["timeframe"] == timeframe]
+if held:
+    lo = max(s["first"] for s in held)  # every chosen pair has candles from here...
+    hi = min(s["last"] for s in held)  # ...to here
+    first, last = (pd.Timestamp(x, unit="ms", tz="UTC").date() for x in (lo, hi))
+    st.caption(f"Stored for all chosen pairs: {first} to {last} UTC.")
+else:
+    first = last = None
+    st.caption(f"The candle store has no {timeframe} candles of "
+               f"{', '.join(pairs) or 'these pairs'} on {cfg.exchange}: the run says what "
+               "is missing.")
+p1, p2 = st.columns(2)
+start = p1.date_input("Start (UTC)", value=first, key="lab_start")
+end = p2.date_input("End (UTC)", value=last, key="lab_end", help="Inclusive: to 23:59 UTC.")
+declared = fleet.strategies[strategy or cfg.strategy].parameters
+defaults = {**{k: v.default for k, v in declared.items()},
+            **({} if strategy else dict(cfg.parameters))}
+text = st.text_area("Parameter overrides (name=value, one per line)", key="lab_params",
+                    help="Declared: " + (", ".join(f"{k}={v}" for k, v in defaults.items())
+                                         or "none"), height=80)
+problems = []
+try:
+    params = research.parse_params(text, declared)
+except ValueError as exc:
+    params, problems = {}, [str(exc)]
+if start and end and start >= end:
+    problems.append(f"Start {start} is not before end {end}.")
+if not pairs:
+    problems.append("Pick at least one pair.")
+for p in problems:
+    st.error(p)
+inputs = {"pairs": pairs if sorted(pairs) != sorted(cfg.pairs) else None,
+          "timeframe": timeframe if timeframe != cfg.timeframe else None,
+          # the whole stored span is the bot's default period (its warm-up before the start)
+          "start": start if start != first else None,
+          "end": datetime.combine(end, dtime(23, 59)) if end and end != last else None,
+          "params": params or None, "strategy": strategy}
+inputs = {k: v for k, v in inputs.items() if v}
+may = auth.operator()
+if st.button("Run", key="lab_run", type="primary", disabled=not may or bool(problems)):
+    bar = st.progress(0, text=f"{job} {bot}: starting")
+    start_run = research.start_flow if via_prefect else research.start_direct
+    run = start_run(str(ctx.path), bot, job, inputs)
+    research.follow(run, bar)
+    row = run.row or {}
+    if run.error or not row.get("run_id"):
+        bar.empty()
+        st.error(run.error or f"{job} {bot}: no run was stored")
+    else:
+        bar.progress(100, text=f"{job} {bot}: done in {run.elapsed():.1f} s")
         st.session_state["lab_last"] = row.get("run_id")
         st.success(f"stored as run {row.get('run_id')}: "
-                   + ", ".join(f"{k.replace('_', ' ')} {metric(k, v)}"
-                               for k, v in row.items() if k not in ("bot", "job", "run_id")))
-    except (JobError, ValueError, LookupError) as exc:
-        bar.empty()
-        st.error(str(exc))
+                   + ", ".join(f"{k.replace('_', ' ')} {metric(k, v)}" for k, v in row.items()
+                               if k not in ("bot", "job", "run_id", "strategy")))
 if not may:
     st.caption("Read-only: running needs the operator role.")
 

@@ -19,7 +19,7 @@ every = st.sidebar.selectbox("Refresh", [5, 15, 60, 0], index=1, key="refresh_s"
 
 @st.fragment(run_every=every or None)
 def board() -> None:
-    rows = fleet_overview(ctx.state_url, ctx.fleet)
+    rows = fleet_overview(ctx.engine, ctx.fleet)  # one engine kept per process
     t = totals(rows)
     cols = st.columns(5)
     cols[0].metric("Bots", t.bots, help=", ".join(f"{n} {s}" for s, n in t.by_state.items()))

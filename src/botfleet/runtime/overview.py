@@ -96,7 +96,7 @@ def _classify(row: BotOverview, running: bool, paused: dict) -> str:
     return "running" if running else "stopped"
 
 
-def _paused(state_url: str) -> dict:
+def _paused(state_url: str | sa.Engine) -> dict:
     """Paused bots when the control module is installed (it owns the pause table)."""
     try:
         from botfleet.runtime.controls import paused_bots
@@ -105,16 +105,20 @@ def _paused(state_url: str) -> dict:
     return paused_bots(state_url)
 
 
-def fleet_overview(state_url: str, fleet=None, *, now_ms: int | None = None
+def fleet_overview(state_url: str | sa.Engine, fleet=None, *, now_ms: int | None = None
                    ) -> list[BotOverview]:
+    """Every bot's overview. Pass an engine to reuse its connections (the panel keeps one per
+    state database: a new PostgreSQL connection per refresh costs more than the queries);
+    a URL gets one engine for this call, closed at the end."""
     from botfleet.data.candles import now_ms as wall_ms
     from botfleet.risk.store import RiskStore
 
     now = wall_ms() if now_ms is None else now_ms
-    rows = {s.bot: BotOverview(s) for s in status_rows(state_url, fleet, now_ms=now)}
-    paused = _paused(state_url)
-    engine = state_engine(state_url)
+    owned = not isinstance(state_url, sa.Engine)
+    engine = state_engine(state_url) if owned else state_url
     try:
+        rows = {s.bot: BotOverview(s) for s in status_rows(engine, fleet, now_ms=now)}
+        paused = _paused(engine)
         with transaction(engine) as conn:
             ids = {r.id: r.name for r in conn.execute(sa.select(BOTS.c.id, BOTS.c.name))}
             last = _point_at(conn, ids, None, True)
@@ -134,7 +138,8 @@ def fleet_overview(state_url: str, fleet=None, *, now_ms: int | None = None
         risk = RiskStore(engine, migrate=False)
         events = risk.events(since_ms=now - DAY_MS, limit=1000)
     finally:
-        engine.dispose()
+        if owned:
+            engine.dispose()
     for name, row in rows.items():
         row.equity = last.get(name)
         if row.equity is not None:

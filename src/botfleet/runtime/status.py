@@ -55,16 +55,18 @@ class BotStatus:
                 "breakers": self.breakers, "halted": self.halted, "paused": self.paused}
 
 
-def status_rows(state_url: str, fleet=None, *, now_ms: int | None = None) -> list[BotStatus]:
+def status_rows(state_url: str | sa.Engine, fleet=None, *, now_ms: int | None = None
+                ) -> list[BotStatus]:
+    """Every bot's status in a fixed number of grouped queries whatever the fleet's size. An
+    engine (the panel keeps one) is used and left open; a URL gets an engine of its own."""
     from botfleet.data.candles import now_ms as wall_ms
     from botfleet.execution import halts
-    from botfleet.execution.ledger import Ledger
     from botfleet.risk.store import RiskStore
 
     now = wall_ms() if now_ms is None else now_ms
-    engine = state_engine(state_url)
+    owned = not isinstance(state_url, sa.Engine)
+    engine = state_engine(state_url) if owned else state_url
     try:
-        ledger = Ledger(engine)
         rows: dict[str, BotStatus] = {}
         if fleet is not None:
             for b in fleet.bots.values():
@@ -92,6 +94,7 @@ def status_rows(state_url: str, fleet=None, *, now_ms: int | None = None) -> lis
         breakers = risk.breakers()
         with transaction(engine) as conn:
             paused = read_paused(conn)
+            halted = halts.standing(conn, sorted(ids.values()))
         fleet_name = fleet.name if fleet is not None else None
         for row in rows.values():
             kill = strictest(s for s in engaged if s.covers(row.bot, row.exchange))
@@ -104,12 +107,12 @@ def status_rows(state_url: str, fleet=None, *, now_ms: int | None = None) -> lis
                     b.level == "fleet" and b.target == fleet_name)
                 if covers and b.state != "closed":
                     row.breakers.append(f"{b.level} {b.target}: {b.state} ({b.rule})")
-            if row.bot in ids.values():
-                halt = halts.halted(ledger, row.bot)
-                row.halted = ("; ".join(halt.reasons) or "halted") if halt else None
+            halt = halted.get(row.bot)
+            row.halted = ("; ".join(halt.reasons) or "halted") if halt else None
         return sorted(rows.values(), key=lambda r: r.bot)
     finally:
-        engine.dispose()
+        if owned:
+            engine.dispose()
 
 
 def format_rows(rows: list[BotStatus]) -> list[str]:
