@@ -79,3 +79,25 @@ def fleet(write, tmp_path: Path):
         return load_fleet(tmp_path / "fleet.yaml", display_root=tmp_path)
 
     return load
+
+
+@pytest.fixture(scope="module")
+def candles():
+    """A year of real BTC/USDT hourly candles (venue_fixtures.SYM)."""
+    from shared_data import load
+
+    return load("binance_BTC-USDT_1h.csv")
+
+
+@pytest.fixture
+def venue(candles):
+    """The exchange simulator on `candles`, its clock at venue_fixtures.T0 (modules may define
+    their own `venue`, which then wins)."""
+    from botfleet.venue import BinanceServer, Clock, MarketData
+
+    from venue_fixtures import FILLS, SYM, T0
+
+    market = MarketData.from_arrays({SYM: {"1h": candles}}, clock=Clock(T0))
+    srv = BinanceServer(market, fills=FILLS, order_limit=0).start()
+    yield srv
+    srv.stop()

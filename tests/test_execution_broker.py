@@ -4,8 +4,6 @@ by SimBroker and the internal PaperBroker on the same candles and fill model."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from botfleet.execution.broker import (
@@ -23,30 +21,10 @@ from botfleet.execution.paper_broker import PaperBroker
 from botfleet.execution.sim_broker import SimBroker
 from botfleet.orders import Order, OrderStatus, OrderType, Side
 from botfleet.sim import fills as F
-from botfleet.sim.fillmodel import FillModel
-from botfleet.venue import BinanceServer, Clock, MarketData
 
-from shared_data import load
+from venue_fixtures import FILLS, SYM, T0, D, H
 
-H = 3_600_000
-T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
-SYM = "BTC/USDT"
-D = Decimal
-FILLS = FillModel(slippage="fixed", bps=5, maker_fee=D("0.001"), taker_fee=D("0.001"))
 MARKET = Market(SYM, "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D("5"))
-
-
-@pytest.fixture(scope="module")
-def candles():
-    return load("binance_BTC-USDT_1h.csv")
-
-
-@pytest.fixture
-def venue(candles):
-    market = MarketData.from_arrays({SYM: {"1h": candles}}, clock=Clock(T0))
-    srv = BinanceServer(market, fills=FILLS, order_limit=0).start()
-    yield srv
-    srv.stop()
 
 
 def venue_broker(srv, name="acct", timeout=1000, **kw):

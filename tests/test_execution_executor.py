@@ -6,7 +6,6 @@ duplicates."""
 from __future__ import annotations
 
 import time
-from decimal import Decimal
 
 import pytest
 
@@ -18,32 +17,12 @@ from botfleet.execution.paper_broker import PaperBroker
 from botfleet.execution.reconcile import ReconcilePolicy
 from botfleet.execution.sim_broker import SimBroker
 from botfleet.orders import Order, OrderStatus, OrderType, Side
-from botfleet.sim.fillmodel import FillModel
-from botfleet.venue import BinanceServer, Clock, MarketData
 
-from shared_data import load
 from storage_fixtures import state_url  # noqa: F401 - fixture
+from venue_fixtures import FILLS, SYM, T0, D, H
 
-H = 3_600_000
-T0 = 1_704_067_200_000
-SYM = "BTC/USDT"
-D = Decimal
 S = OrderStatus
-FILLS = FillModel(slippage="fixed", bps=5, maker_fee=D("0.001"), taker_fee=D("0.001"))
 POLICY = ReconcilePolicy(symbols=(SYM,))
-
-
-@pytest.fixture(scope="module")
-def candles():
-    return load("binance_BTC-USDT_1h.csv")
-
-
-@pytest.fixture
-def venue(candles):
-    market = MarketData.from_arrays({SYM: {"1h": candles}}, clock=Clock(T0))
-    srv = BinanceServer(market, fills=FILLS, order_limit=0).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ bus), and the periodic mode."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from botfleet.bus.factory import open_bus
@@ -16,32 +14,12 @@ from botfleet.execution.ledger import Ledger
 from botfleet.execution.paper_broker import PaperBroker
 from botfleet.execution.reconcile import ReconcilePolicy, Reconciler, reconcile
 from botfleet.orders import Order, OrderStatus, OrderType, Side
-from botfleet.sim.fillmodel import FillModel
-from botfleet.venue import BinanceServer, Clock, MarketData
 
-from shared_data import load
 from storage_fixtures import state_url  # noqa: F401 - fixture
+from venue_fixtures import FILLS, SYM, T0, D, H  # noqa: F401 - not every module uses all
 
-H = 3_600_000
-T0 = 1_704_067_200_000
-SYM = "BTC/USDT"
-D = Decimal
 S = OrderStatus
-FILLS = FillModel(slippage="fixed", bps=5, maker_fee=D("0.001"), taker_fee=D("0.001"))
 POLICY = ReconcilePolicy(symbols=(SYM,))
-
-
-@pytest.fixture(scope="module")
-def candles():
-    return load("binance_BTC-USDT_1h.csv")
-
-
-@pytest.fixture
-def venue(candles):
-    market = MarketData.from_arrays({SYM: {"1h": candles}}, clock=Clock(T0))
-    srv = BinanceServer(market, fills=FILLS, order_limit=0).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
