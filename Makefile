@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 FLEET  ?= fleet.yaml
 
-.PHONY: run test lock bench docs lint clean
+.PHONY: run test torch lock bench docs lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,18 @@ $(VENV)/.dev.stamp: requirements/dev.lock pyproject.toml | $(UV)
 run: $(VENV)/.base.stamp
 	$(BIN)/botfleet run $(FLEET)
 
+# The optional 'torch' extra (LSTM/Transformer models, docs/ml.md) is not in the locks: it is
+# installed from a local CPU wheel when one is there (never resolved from an index, which would
+# pull the CUDA build); without it the sequence-model tests skip, saying why.
+TORCH_WHEELS ?= /opt/wheels
+torch: $(VENV)/.dev.stamp
+	@wheel=$$(ls $(TORCH_WHEELS)/torch-2.13.0*.whl 2>/dev/null | head -1); \
+	if [ -z "$$wheel" ]; then echo "no torch-2.13.0 wheel in $(TORCH_WHEELS): sequence-model tests will skip"; \
+	elif ! $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  $(UV) pip install --quiet --python $(BIN)/python "$$wheel"; fi
+
 # pytest's exit code is kept in .pytest-rc so that .ci/run can tell "no tests" (5) apart.
-test: $(VENV)/.dev.stamp
+test: $(VENV)/.dev.stamp torch
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS); rc=$$?; echo $$rc > .pytest-rc; exit $$rc
 
 lock: | $(UV)

@@ -32,9 +32,14 @@ Measured, over `--ticks` 4h closes after `--warm` warm-up closes:
 
     .venv/bin/python bench/bench_runtime.py [--bots 100] [--ticks 30] [--warm 3]
         [--workers 8] [--redis redis://127.0.0.1:6379/0] [--trials 20] [--no-turns]
+        [--before] [--explain]
 
-`--no-turns` lets the bots decide at the same time (no `runtime.work.DECIDING` turns): the
-peer for the default, one decision at a time.
+`--before` runs the runner as it was before issue 7's fixes: each bot reads, decides and acts
+on its own (`RunnerOptions(phased=False)`) and the heap is not frozen (`freeze_heap=False`):
+the peer for the default. `--no-turns` lets the bots decide at the same time (no
+`runtime.work.DECIDING` turns). `--explain` probes every phase of every tick
+(`runtime_explain.py`: wall and CPU time per call, GC pauses) and tells the slowest ticks'
+and the slowest decisions' breakdown; the probes cost a few microseconds a call.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ BOTFLEET = str(Path(sys.executable).with_name("botfleet"))
 TFS = ("5m", "15m", "30m", "1h", "4h")
 T0 = 1_704_067_200_000  # 2024-01-01, the simulator's start
 FOUR_H = 4 * 3_600_000
+TICKS: list[tuple] = []  # (start, end, results, prefetched) of every tick, for --explain
 STRATEGIES = """
   - name: sma_x
     parameters: {fast: {default: 10, range: [2, 50]}, slow: {default: 30, range: [5, 100]}}
@@ -148,6 +154,7 @@ def tick(runner, sim_clock, t: int, prefetch: bool) -> tuple[float, list]:
             runner.svc.feed.window(p.exchange.name, p.config.pairs[0], p.timeframe, p.window, t)
     start = time.perf_counter()
     results = runner.run_once(now_ms=t)
+    TICKS.append((start, time.perf_counter(), results, prefetch))
     bad = [r for r in results if r.outcome not in ("ok",)]
     if bad:
         raise RuntimeError(f"{len(bad)} cycle(s) failed at {t}: {bad[0].bot} {bad[0].outcome} "
@@ -205,6 +212,12 @@ def main() -> None:
     ap.add_argument("--no-turns", action="store_true",
                     help="let bots decide at the same time (no turn lock): the peer for the "
                          "one-decision-at-a-time runner")
+    ap.add_argument("--before", action="store_true",
+                    help="the runner as it was before issue 7's fixes (no phases, no heap "
+                         "freeze): the peer for the default")
+    ap.add_argument("--explain", action="store_true",
+                    help="probe the phases of every tick (runtime_explain) and tell the "
+                         "slowest tick's and the slowest decisions' breakdown")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if args.no_turns:
@@ -218,6 +231,11 @@ def main() -> None:
                 raise AssertionError("never acquired")
 
         work.DECIDING = _NoTurn()
+    if args.explain:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import runtime_explain
+
+        runtime_explain.install()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, CPython "
           f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}; market: SYNTHETIC "
           f"(simulator seed 7), {args.bots} pairs", flush=True)
@@ -253,7 +271,9 @@ def run_bench(args, folder: Path, info: dict, cache: str) -> None:
     conn = remote_connection(info["base_url"], load.fleet, load.fleet.enabled_bots())
     sim = conn.clock.sim
     runner = FleetRunner(load, conn, mode="paper",
-                         options=RunnerOptions(workers=args.workers, reload_every_s=0))
+                         options=RunnerOptions(workers=args.workers, reload_every_s=0,
+                                               phased=not args.before,
+                                               freeze_heap=not args.before))
     t = T0 + 2 * FOUR_H
     sim.set(t)
     started = time.perf_counter()
@@ -285,6 +305,10 @@ def run_bench(args, folder: Path, info: dict, cache: str) -> None:
     us = [x * 1e6 for x in decisions]
     print(f"one bot's decision, {args.workers} workers: p50 {pct(us, 50):.0f} us, "
           f"p99 {pct(us, 99):.0f} us (target p99 < 1 ms)")
+    if args.explain:
+        import runtime_explain as rx
+
+        print("\n".join(rx.report(TICKS[args.warm:])), flush=True)
     print(f"RSS: {before:.0f} MB before the runner, {after:.0f} MB with {args.bots} bots: "
           f"{(after - before) / args.bots:.2f} MB per bot added, "
           f"{after / args.bots:.2f} MB per bot for the whole process (target < 50)", flush=True)
@@ -293,13 +317,15 @@ def run_bench(args, folder: Path, info: dict, cache: str) -> None:
 
     runner.pool.shutdown()
     runner.pool = DaemonPool(1)
-    alone = []
+    alone, mark = [], time.perf_counter()
     for _ in range(max(3, args.ticks // 3)):
         t += FOUR_H
         _, results = tick(runner, sim, t, prefetch=True)
         alone += [r.decision_s * 1e6 for r in results]
     print(f"one bot's decision, 1 worker: p50 {pct(alone, 50):.0f} us, "
           f"p99 {pct(alone, 99):.0f} us", flush=True)
+    if args.explain:
+        print("\n".join(rx.explain_decisions(since=mark)), flush=True)
     if cache.startswith("redis"):
         lat = kill_propagation(runner, path, args.trials)
         print(f"kill switch propagation (another process -> this runner, Redis pub/sub, "

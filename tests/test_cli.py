@@ -37,8 +37,8 @@ def test_console_script_runs_validate_and_version():
                          text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     strategies = len(list((ROOT / "strategies.d").glob("*.yaml")))
-    assert out.stdout.startswith(f"valid: {8 + strategies} file(s) (3 bot, 1 exchange, "
-                                 f"1 model, 1 notifier, 1 risk, {strategies} strategy)")
+    assert out.stdout.startswith(f"valid: {9 + strategies} file(s) (3 bot, 1 exchange, "
+                                 f"2 model, 1 notifier, 1 risk, {strategies} strategy)")
 
 
 def test_every_command_has_help():

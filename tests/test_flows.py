@@ -251,7 +251,7 @@ def test_retrain_covers_only_the_models_on_its_schedule(flows, venue, tmp_path):
     flow_run = run(flows["retrain"], fleet=str(path))
     assert flow_run.state.is_completed()
     result = flow_run.state.result()
-    assert result["summary"] == ("nothing to retrain: 1 model(s) declared, none on this "
+    assert result["summary"] == ("nothing to retrain: 2 model(s) declared, none on this "
                                  "schedule")
     assert result["rows"] == []  # tests/test_ml_retrain.py trains through the same job
     # asked for by name, a model with no candles stored is a row saying so, not a failure

@@ -70,7 +70,7 @@ def test_defaults_come_from_the_fleet(tmp_path):
      ["models.d/m.yaml:8:8: label: label type 'triple_barrier' needs 'stop'"]),
     ("algorithm: {name: xgboost}\n", [("models.d/m.yaml:9:19: algorithm.name: 'xgboost' is not "
                                       "allowed here (allowed: lightgbm, sklearn_gbt, "
-                                      "logistic, lstm, transformer)")]),
+                                      "logistic, lstm, transformer, ensemble)")]),
     ("promotion: {metric: auc, min_gain: 1}\n", [("models.d/m.yaml:9:26: promotion.min_gain: "
                                                  "unknown key 'min_gain'")]),
     ("exchange: kraken\n", [("models.d/m.yaml:9:11: exchange: unknown exchange 'kraken' ("

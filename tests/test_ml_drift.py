@@ -5,6 +5,7 @@ market it was trained on does not; the `model_drift` notification lands on the e
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 
 import numpy as np
@@ -113,6 +114,8 @@ def test_the_drift_notification_lands_on_the_event_stream(loaded, kind):
         bus.close()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="torch is installed: the sequence learners run (tests/test_ml_sequence.py)")
 def test_sequence_models_are_refused_without_torch():
     s = spec(algorithm={"name": "lstm"})
     with pytest.raises(ModelError, match=r"needs the 'torch' extra \(torch==2.13.0 CPU build\), "

@@ -126,3 +126,14 @@ def test_latest_row_matches_the_full_history_row_for_a_cycle():
     for end in (1500, 2222, 3000):
         np.testing.assert_allclose(latest_row(c[:end], s, plan=plan), full[end - 1],
                                    rtol=1e-6, atol=1e-9)
+
+
+def test_a_tail_without_one_whole_higher_timeframe_candle_gives_nan_not_a_crash():
+    """A bot that just started (three hourly bars: no 4h candle has closed) gets NaN features,
+    so its model reads answer NaN (no entry) instead of the cycle failing."""
+    s = spec()
+    c = real("ETH/USDT", 3)
+    block = feature_block(c, s)
+    htf = [i for i, name in enumerate(block.names) if "vol" in name and "4h" in name]
+    assert htf, block.names
+    assert np.isnan(block.values[:, htf]).all()

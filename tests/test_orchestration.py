@@ -67,7 +67,7 @@ def test_models_get_retrain_and_drift_deployments_from_their_yaml(tmp_path):
     fleet = fleet_of(example_fleet(tmp_path / "a"))  # the fleet's retrain: New Year only
     specs = {s.name: s for s in deployments_for(fleet)}
     own = [s for n, s in specs.items() if n.startswith("example-retrain-")]
-    assert len(own) == 1 and own[0].parameters["models"] == ["eth-direction"]
+    assert len(own) == 1 and own[0].parameters["models"] == ["eth-direction", "market-regime"]
     assert (own[0].schedule.cron, own[0].schedule.timezone) == ("0 3 * * SUN", "UTC")
     drift = [s for n, s in specs.items() if n.startswith("example-drift-")]
     assert len(drift) == 1 and drift[0].schedule.interval_s == 86400
@@ -78,7 +78,7 @@ def test_models_get_retrain_and_drift_deployments_from_their_yaml(tmp_path):
         "retrain": "0 3 * * SUN UTC"}))
     assert not [n for n in (s.name for s in deployments_for(same))
                 if n.startswith("example-retrain-")]
-    assert pick_models(same) == ["eth-direction"]
+    assert pick_models(same) == ["eth-direction", "market-regime"]
 
 
 @pytest.mark.parametrize("timeframe, after, expected", [

@@ -104,15 +104,21 @@ def test_diff_against_disk_and_git_head_and_commit_of_one_file(tmp_path):
         git_commit(path, " ")
 
 
+def _plain(at):
+    """The text-area editor (the code editor is a browser component: see test_ui_e2e)."""
+    at.session_state["cfg_plain"] = True
+    return at
+
+
 def _set_text(at, name: str, text: str):
-    at.text_area(key=f"cfg_text::{name}").input(text)
+    at.text_area[0].input(text)
     return at.run()
 
 
 def test_the_editor_shows_the_error_at_its_line_then_saves_the_fix(tmp_path, ui_env):  # noqa: F811
     fleet = copy_fleet(tmp_path)
     ui_env(fleet)
-    at = app_test()
+    at = _plain(app_test())
     at.session_state["cfg_file"] = BOT
     at = open_page(at, "config")
     assert not at.exception, at.exception
@@ -151,7 +157,7 @@ def test_the_form_view_edits_common_fields_into_the_text_keeping_its_comments(
         tmp_path, ui_env):  # noqa: F811
     fleet = copy_fleet(tmp_path)
     ui_env(fleet)
-    at = app_test()
+    at = _plain(app_test())
     at.session_state["cfg_file"] = BOT
     at = open_page(at, "config")
     assert at.text_input(key="form_name").value == "btc-trend"
@@ -160,7 +166,7 @@ def test_the_form_view_edits_common_fields_into_the_text_keeping_its_comments(
     at.selectbox(key="form_mode").set_value("backtest")
     next(b for b in at.button if b.label == "Apply to the text").click().run()
     assert not at.exception, at.exception
-    text = at.text_area(key=f"cfg_text::{BOT}").value
+    text = at.text_area[0].value
     disk = (tmp_path / BOT).read_text()
     assert "description: Trend on BTC, edited in the form." in text
     assert text.rstrip().endswith("mode: backtest")
@@ -169,4 +175,108 @@ def test_the_form_view_edits_common_fields_into_the_text_keeping_its_comments(
     assert at.success[0].value == "Valid."
     assert (tmp_path / BOT).read_text() == disk  # applied to the editor, not saved
     next(b for b in at.button if b.key == "cfg_discard").click().run()
-    assert at.text_area(key=f"cfg_text::{BOT}").value == disk
+    assert at.text_area[0].value == disk
+
+
+def test_form_fields_reach_into_the_common_blocks_and_parse_what_is_typed():
+    from botfleet.config.form import parse_value
+
+    bot = {f.key: f for f in form_fields("bot")}
+    assert {"capital.allocation", "sizing.method", "sizing.value", "risk.max_open_positions",
+            "risk.kill_switch.on_trigger", "schedule.cycle", "notify.min_severity"} <= set(bot)
+    assert bot["capital.allocation"].kind == "amount" and bot["sizing.method"].kind == "choice"
+    assert "parameters" not in bot  # free keys stay in the text editor
+    fleet = {f.key: f for f in form_fields("fleet")}
+    assert {"defaults.mode", "defaults.capital.allocation", "defaults.risk.profile",
+            "capital.total", "schedules.report"} <= set(fleet)
+    assert "bots" not in fleet and "kind" not in fleet
+    assert [f.key for f in form_fields("risk")][:3] == ["name", "description", "limits.profile"]
+    amount, count = bot["capital.allocation"], bot["risk.max_open_positions"]
+    assert parse_value(amount, "2500") == 2500 and parse_value(amount, "12.5") == 12.5
+    assert parse_value(amount, "5%") == "5%" and parse_value(amount, " ") is None
+    assert parse_value(count, "3") == 3
+    with pytest.raises(ValueError, match=r"risk.max_open_positions: 'three' is not a whole"):
+        parse_value(count, "three")
+    with pytest.raises(ValueError, match=r"notify.events: nope not one of \*, order_placed"):
+        parse_value(bot["notify.events"], "order_filled, nope")
+
+
+def test_nested_values_are_set_and_removed_keeping_comments():
+    text = "# head\nkind: bot\ncapital: {allocation: 4000}  # mine\nrisk:\n  max_position: 2000\n"
+    out = set_values(text, {("capital", "allocation"): "5%", ("schedule", "cycle"): "every 5m",
+                            ("risk", "max_position"): None})
+    head = out.splitlines()[:3]
+    assert head[:2] == ["# head", "kind: bot"] and head[2].startswith("capital: {allocation: 5%}")
+    assert head[2].endswith("# mine")  # the comment stays at its column
+    assert "risk" not in out  # emptied by the removal: gone, not `risk: {}`
+    assert out.rstrip().endswith("schedule:\n  cycle: every 5m")
+
+
+def test_the_form_edits_nested_fields_and_refuses_a_bad_number(tmp_path, ui_env):  # noqa: F811
+    fleet = copy_fleet(tmp_path)
+    ui_env(fleet)
+    at = _plain(app_test())
+    at.session_state["cfg_file"] = BOT
+    at = open_page(at, "config")
+    assert at.text_input(key="form_capital.allocation").value == "4000"
+    assert at.text_input(key="form_risk.max_position").value == "2000"
+    at.text_input(key="form_capital.allocation").input("30%")
+    at.text_input(key="form_risk.max_open_positions").input("1")
+    at.text_input(key="form_schedule.cycle").input("every 15m")
+    at.selectbox(key="form_sizing.method").set_value("fixed_quote")
+    at.text_input(key="form_sizing.value").input("250")
+    next(b for b in at.button if b.label == "Apply to the text").click().run()
+    assert not at.exception, at.exception
+    text = at.text_area[0].value
+    assert "capital: {allocation: 30%}" in text
+    assert "risk:\n  max_position: 2000\n  max_open_positions: 1\n" in text
+    assert "schedule:\n  cycle: every 15m" in text
+    assert "sizing:\n  method: fixed_quote\n  value: 250" in text
+    assert at.success and at.success[0].value == "Valid.", [e.value for e in at.warning]
+    at.text_input(key="form_risk.max_open_positions").input("two")
+    next(b for b in at.button if b.label == "Apply to the text").click().run()
+    assert at.error[0].value == "risk.max_open_positions: 'two' is not a whole number"
+    assert at.text_area[0].value == text  # nothing applied
+
+
+def test_the_fleet_files_form_edits_its_defaults(tmp_path, ui_env):  # noqa: F811
+    fleet = copy_fleet(tmp_path)
+    ui_env(fleet)
+    at = _plain(app_test())
+    at.session_state["cfg_file"] = "fleet.yaml"
+    at = open_page(at, "config")
+    assert at.selectbox(key="form_defaults.mode").value == "paper"
+    assert at.text_input(key="form_defaults.risk.profile").value == "conservative"
+    at.selectbox(key="form_defaults.mode").set_value("backtest")
+    next(b for b in at.button if b.label == "Apply to the text").click().run()
+    assert not at.exception, at.exception
+    text = at.text_area[0].value
+    assert "  mode: backtest           # backtest | paper | live\n" in text  # comment kept
+    assert at.success[0].value == "Valid."
+
+
+def test_what_the_code_editor_sends_is_checked_and_marked_at_its_line(tmp_path, ui_env):  # noqa: F811
+    fleet = copy_fleet(tmp_path)
+    ui_env(fleet)
+    at = app_test()
+    at.session_state["cfg_file"] = BOT
+    at = open_page(at, "config")
+    assert not at.exception, at.exception
+    assert not at.text_area  # the code editor, not the text area
+    disk = (tmp_path / BOT).read_text()
+    broken = disk.replace("tags: [trend, majors]", "tags: [trend, majors]\ntimefame: 1h")
+    line = _line_of(broken, "timefame")
+    # what the browser component sends on a change (response_mode="debounce")
+    at.session_state[f"cfg_ace::{BOT}::1"] = {"id": "k1", "type": "change", "text": broken,
+                                              "lang": "yaml", "selected": "", "cursor": {}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.error[0].value == f"1 error(s): line(s) {line}"
+    assert f">> {line:4d} | timefame: 1h" in at.code[0].value
+    import json
+
+    (comp,) = at.get("component_instance")
+    args = json.loads(comp.proto.json_args)
+    assert [(a["row"], a["type"]) for a in args["props"]["annotations"]] == [(line - 1, "error")]
+    assert "unknown key 'timefame'" in args["props"]["annotations"][0]["text"]
+    assert args["props"]["markers"][0]["startRow"] == line - 1

@@ -37,17 +37,19 @@ def _free_port() -> int:
 class Panel:
     """`botfleet ui` in its own process group (stopped with the group at the end)."""
 
-    def __init__(self, fleet_file: Path, log: Path):
-        self.port = _free_port()
+    def __init__(self, fleet_file: Path, log: Path, *, port: int | None = None,
+                 cwd: Path | None = None, env: dict | None = None):
+        self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "BOTFLEET_UI_PASSWORD_HASH": hash_password(OPERATOR_PASSWORD)}
+        env = {**os.environ, "BOTFLEET_UI_PASSWORD_HASH": hash_password(OPERATOR_PASSWORD),
+               **(env or {})}
         env.pop("BOTFLEET_UI_NO_AUTH", None)
         env.pop("PREFECT_API_URL", None)
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "botfleet.cli", "ui", "--fleet", str(fleet_file),
              "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, cwd=cwd)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -102,6 +104,23 @@ def _idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
 
 
+def _offline(page) -> list[str]:
+    """Refuse every request that leaves 127.0.0.1 (the machine is offline; so is a panel in a
+    locked-down network); the list of those refused, for the test to check it is empty."""
+    refused: list[str] = []
+
+    def route(r):
+        if re.match(r"^(https?|wss?)://127\.0\.0\.1[:/]", r.request.url) or \
+                r.request.url.startswith(("data:", "blob:", "about:")):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return refused
+
+
 def _login(page, url: str) -> None:
     page.goto(url)
     page.get_by_label("Password", exact=True).fill(OPERATOR_PASSWORD)
@@ -120,9 +139,12 @@ def _select(page, label: str, option: str, nth: int = 0) -> None:
 
 
 def test_login_edit_yaml_backtest_and_kill_switch_in_a_browser(ui_fleet, browser):  # noqa: F811
+    from playwright.sync_api import expect
+
     panel = Panel(ui_fleet, ARTIFACTS / "panel.log")
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        outside = _offline(page)
         page.goto(panel.url)
         page.get_by_label("Password", exact=True).wait_for()
         _shot(page, "01-login")
@@ -139,24 +161,45 @@ def test_login_edit_yaml_backtest_and_kill_switch_in_a_browser(ui_fleet, browser
         _select(page, "File", "bots.d/btc-trend.yaml")
         path = ui_fleet.parent / "bots.d" / "btc-trend.yaml"
         disk = path.read_text()
-        broken = disk.replace("tags: [trend, majors]", "tags: [trend, majors]\ntimefame: 1h")
-        line = next(i + 1 for i, t in enumerate(broken.splitlines()) if "timefame" in t)
-        area = page.locator('[data-testid="stTextArea"] textarea')
-        area.fill(broken)
-        area.press("Control+Enter")
+        # typed into the code editor (Ace in the component's iframe): no blur, no Ctrl+Enter
+        frame = page.frame_locator('iframe[title="code_editor.code_editor"]')
+        ace = frame.locator("#REACT_ACE_EDITOR")
+        ace.wait_for()
+        ace.click()
+        page.keyboard.press("Control+End")
+        added = "timefame: 1h"
+        broken = disk + ("" if disk.endswith("\n") else "\n") + added
+        line = broken.count("\n") + 1
+        page.keyboard.type(added, delay=20)
         alert = page.get_by_text(re.compile(rf"line {line}, column 1: timefame: unknown key"))
         alert.wait_for()
+        marked = frame.locator(".ace_gutter-cell.ace_error")  # the gutter, at its line
+        expect(marked).to_have_count(1)
+        expect(marked).to_have_text(str(line))
+        assert frame.locator(".bf-error-line").count() == 1
+        assert frame.locator(".ace_autocomplete:visible").count() == 0  # no pop-up in the way
         _shot(page, "03-config-error")
         page.get_by_role("button", name="Save").click()
         page.get_by_text(re.compile("not saved")).wait_for()
         assert path.read_text() == disk
+        ace.click()
+        page.keyboard.press("Control+End")  # after "timefame: 1h": put the "r" back
+        for _ in "ame: 1h":
+            page.keyboard.press("ArrowLeft")
+        page.keyboard.type("r")
         fixed = broken.replace("timefame: 1h", "timeframe: 1h")
-        area.fill(fixed)
-        area.press("Control+Enter")
         page.get_by_text("Valid.", exact=True).wait_for()
+        _idle(page)
         page.get_by_role("button", name="Save").click()
         page.get_by_text("saved bots.d/btc-trend.yaml", exact=True).wait_for()
         assert path.read_text() == fixed
+        # the editor's code came from the panel, not a CDN: with every request leaving
+        # 127.0.0.1 refused it loaded, marked the error and sent each key. Refused, and not
+        # needed: Streamlit's page icon (an SVG from Google's font server) and the web font
+        # the editor's Streamlit theme imports (Source Code Pro; monospace is used instead)
+        optional = ("fonts.gstatic.com/s/i/short-term/release/materialsymbols",
+                    "fonts.googleapis.com/css2?family=Source+Code+Pro")
+        assert [u for u in outside if not any(o in u for o in optional)] == []
         _shot(page, "04-config-saved")
 
         # strategy lab: a backtest and its equity chart
@@ -193,6 +236,12 @@ def test_login_edit_yaml_backtest_and_kill_switch_in_a_browser(ui_fleet, browser
         page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
         _idle(page)
         _shot(page, "08-bot-detail")
+        _select(page, "Bot", "eth-meanrev")  # RSI under the candles, its 200-bar SMA over them
+        page.get_by_role("heading", name="Bot eth-meanrev").wait_for()
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+        page.locator('[data-testid="stPlotlyChart"]').first.get_by_text("rsi_value").wait_for()
+        _idle(page)
+        _shot(page, "08b-bot-oscillators")
         _nav(page, "Data")
         page.get_by_role("heading", name="Ingest").wait_for()
         _idle(page)

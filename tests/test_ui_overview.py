@@ -75,6 +75,8 @@ def _check_overview(at, state_url, fleet_file):
     assert lib.pnl_total is not None and lib.pnl_total != 0  # it traded: fees at least
     assert churn["PnL total"] == f"{lib.pnl_total.quantize(CENT):+,}"
     assert churn["last cycle (UTC)"] != "-" and churn["mode"] == "paper"
+    # a replay's cycle latency is simulated time: the column says which clock it is on
+    assert lib.latency_ms is not None and churn["cycle latency (runner clock)"] != "-"
     return rows
 
 
@@ -107,3 +109,18 @@ def test_the_login_form_warms_the_process_for_the_first_overview(ui_fleet, ui_en
     context = sys.modules["panel.context"]
     load = context.load_cached(context.fleet_file())
     assert load is context.load_cached(context.fleet_file()) and load.ok
+
+
+def test_a_fleet_that_never_ran_shows_its_bots_instead_of_failing(tmp_path, ui_env):  # noqa: F811
+    """Opening the panel before any bot ran (a fresh clone: no state database yet) lists the
+    declared bots as never ran; the panel creates the empty schema as any runner would."""
+    from ui_fixtures import copy_fleet
+
+    fleet_file = copy_fleet(tmp_path)
+    assert not (tmp_path / "data" / "state.db").exists()
+    ui_env(fleet_file)
+    at = app_test().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) >= 3
+    assert all("never ran" in m for m in table["mode"]), table["mode"].tolist()

@@ -61,7 +61,18 @@ def _replay(folder: Path) -> None:
          "--days", "1", "--speed", "14400", "--data", str(SHARED), "--reload-every", "0"],
         capture_output=True, text=True, timeout=240, env=env, cwd=folder, check=False)
     assert got.returncode == 0, got.stdout[-3000:] + got.stderr[-3000:]
-    shutil.copyfile(folder / "data" / "replay" / "state.db", folder / "data" / "state.db")
+    # SQLite's backup, not a file copy: the replay's database is in WAL mode, and its rows
+    # may still be in state.db-wal when the process has ended
+    import sqlite3
+
+    src = sqlite3.connect(folder / "data" / "replay" / "state.db")
+    dest = sqlite3.connect(folder / "data" / "state.db")
+    try:
+        src.backup(dest)
+        dest.execute("PRAGMA journal_mode=DELETE")  # one file: tests copy the folder
+    finally:
+        src.close()
+        dest.close()
 
 
 def _candles(fleet_file: Path) -> None:

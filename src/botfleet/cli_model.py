@@ -55,6 +55,9 @@ def _metrics_lines(metrics: dict) -> list[str]:
                      f"{_num(m.get('log_loss')):>8} {_num(m.get('ic')):>7} "
                      f"{_num(m.get('hit_rate')):>7} {_num(m.get('strategy_return')):>10} "
                      f"{_num(m.get('exposure')):>9}")
+    if "prev_regime" in metrics:  # a regime model (ml.regime): its own yardsticks
+        lines.append("  balanced accuracy: " + ", ".join(
+            f"{who} {_num(m.get('balanced_accuracy'))}" for who, m in summary_rows(metrics)))
     inc = metrics.get("incumbent")
     if inc:
         lines.append(f"  vs promoted version {inc['version']} on {inc.get('samples')} shared "

@@ -62,10 +62,18 @@ def state_engine(url: str):
     """One engine per state database for the panel's process: a fresh one per refresh would
     open a new connection each time (on PostgreSQL that costs more than the overview's
     queries). Not `storage.audit.shared_engine`: that one migrates first, which imports
-    Alembic (0.4 s) on the first overview; the panel only reads."""
-    from botfleet.storage.db import state_engine as make
+    Alembic (0.4 s) on the first overview; the panel only reads. A fleet that never ran has
+    no tables yet: the panel then creates the empty schema (what any runner does first), so
+    every page shows the declared bots as never ran instead of failing."""
+    import sqlalchemy as sa
 
-    return make(url)
+    from botfleet.storage.db import state_engine as make
+    from botfleet.storage.db import upgrade
+
+    engine = make(url)
+    if not sa.inspect(engine).has_table("bots"):
+        upgrade(engine)
+    return engine
 
 
 @dataclass

@@ -11,13 +11,20 @@ import plotly.graph_objects as go
 import streamlit as st
 from panel import context
 from panel.fmt import duration_ms, money, state_label, when
+from plotly.subplots import make_subplots
 
-from botfleet.data.candles import timeframe_ms
 from botfleet.data.store import SeriesKey, open_store
 from botfleet.execution.ledger import Ledger
 from botfleet.execution.queries import word
 from botfleet.obs.masking import mask
-from botfleet.runtime.overview import equity_curve, fleet_overview, limit_usage, recent_cycles
+from botfleet.runtime.chart import IndicatorPanels, bot_indicators
+from botfleet.runtime.overview import (
+    LATENCY_NOTE,
+    equity_curve,
+    fleet_overview,
+    limit_usage,
+    recent_cycles,
+)
 
 ctx = context.current()
 context.need_fleet(ctx)
@@ -37,7 +44,8 @@ if row is not None:
     c[1].metric("Equity", money(row.equity))
     c[2].metric("PnL today", money(row.pnl_today, sign=True))
     c[3].metric("PnL total", money(row.pnl_total, sign=True))
-    c[4].metric("Last cycle latency", duration_ms(row.latency_ms))
+    c[4].metric("Latency, runner clock", duration_ms(row.latency_ms),
+                help=f"The last cycle's duration {LATENCY_NOTE}.")
     for note in filter(None, [row.status.kill, *row.status.breakers, row.status.halted,
                               row.paused_by and f"paused by {row.paused_by}"]):
         st.warning(mask(note))
@@ -61,28 +69,24 @@ if len(candles) == 0:
     st.info(f"No {bot.timeframe} candles of {pair} in the candle store yet (Data page).")
 else:
     times = pd.to_datetime(candles["ts"], unit="ms", utc=True)
-    fig = go.Figure(go.Candlestick(x=times, open=candles["open"], high=candles["high"],
-                                   low=candles["low"], close=candles["close"], name=pair))
     try:
-        from botfleet.strategy.fleet import compiled_for_bots
-
-        strategy = compiled_for_bots(ctx.load)[name]
-        with open_store(ctx.fleet.storage.candles) as store:
-            lo = int(candles["ts"][0]) - strategy.warmup * timeframe_ms(bot.timeframe)
-            base = store.read(SeriesKey(bot.exchange, pair, bot.timeframe), lo)
-            higher = {tf: store.read(SeriesKey(bot.exchange, pair, tf), lo)
-                      for tf in strategy.timeframes}
-        sig = strategy.signals(base, higher)
-        keep = sig.ts >= candles["ts"][0]
-        price_level = float(np.nanmedian(candles["close"]))
-        for key, series in sig.series.items():
-            s = series[keep]
-            # overlay what lives on the price scale; oscillators would flatten the chart
-            if np.isfinite(s).any() and 0.5 < np.nanmedian(s) / price_level < 2:
-                fig.add_scatter(x=pd.to_datetime(sig.ts[keep], unit="ms", utc=True), y=s,
-                                mode="lines", name=key, line={"width": 1})
-    except Exception as exc:  # noqa: BLE001 - the chart without overlays is still useful
-        st.caption(f"indicators not shown: {exc}")
+        panels = bot_indicators(ctx.load, name, pair, int(candles["ts"][0]))
+        why_not = None
+    except Exception as exc:  # noqa: BLE001 - the chart without indicators is still useful
+        panels, why_not = IndicatorPanels(ts=np.empty(0)), str(exc)
+    # oscillators (RSI, ADX, MACD...) get a panel of their own under the candles, same x axis
+    rows = 2 if panels.oscillators else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        row_heights=[0.7, 0.3] if rows == 2 else [1.0])
+    fig.add_candlestick(x=times, open=candles["open"], high=candles["high"],
+                        low=candles["low"], close=candles["close"], name=pair, row=1, col=1)
+    at = pd.to_datetime(panels.ts, unit="ms", utc=True)
+    for row_no, group in ((1, panels.price), (2, panels.oscillators)):
+        for key, s in group.items():
+            fig.add_scatter(x=at, y=s, mode="lines", name=key, line={"width": 1},
+                            row=row_no, col=1)
+    if why_not:
+        st.caption(f"indicators not shown: {why_not}")
     mine = [f for f in fills if f.symbol == pair and f.ts_ms >= candles["ts"][0]]
     for side, colour, symbol in (("buy", "green", "triangle-up"),
                                  ("sell", "red", "triangle-down")):
@@ -90,8 +94,9 @@ else:
         if picked:
             fig.add_scatter(x=pd.to_datetime([f.ts_ms for f in picked], unit="ms", utc=True),
                             y=[float(f.price) for f in picked], mode="markers", name=side,
-                            marker={"color": colour, "symbol": symbol, "size": 11})
-    fig.update_layout(height=460, xaxis_rangeslider_visible=False,
+                            marker={"color": colour, "symbol": symbol, "size": 11},
+                            row=1, col=1)
+    fig.update_layout(height=460 + 180 * (rows - 1), xaxis_rangeslider_visible=False,
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     st.plotly_chart(fig, width="stretch", key="bot_price")
 
@@ -154,7 +159,7 @@ st.subheader("Recent cycles")
 cycles = recent_cycles(ctx.state_url, name, limit=30)
 st.dataframe(pd.DataFrame([{"started (UTC)": when(c["started"]),
                             "candle": when(c["candle_ms"]) if c["candle_ms"] else "-",
-                            "outcome": c["outcome"], "latency ms": c["latency_ms"],
+                            "outcome": c["outcome"], "latency ms (runner clock)": c["latency_ms"],
                             "correlation id": c["correlation_id"], "error": mask(c["error"] or "")}
                            for c in cycles]) if cycles else pd.DataFrame({"": ["none"]}),
              hide_index=True, width="stretch", key="bot_cycles")

@@ -1,4 +1,5 @@
-"""Config editor: browse the fleet's YAML, edit with live validation, diff, save, commit.
+"""Config editor: browse the fleet's YAML, edit with validation as you type, diff, save,
+commit.
 
 Every check is `botfleet.config.edit.check_edit`: the whole fleet loaded with the edit in
 place, so each error is shown at its line with the text around it. Saving goes through
@@ -8,17 +9,15 @@ place, so each error is shown at its line with the text around it. Saving goes t
 from __future__ import annotations
 
 import streamlit as st
-from panel import auth, context
+from panel import auth, context, editor, form
 
 from botfleet.config.edit import (
     UnsafeSave,
     check_edit,
-    form_fields,
     git_commit,
     git_head_text,
     problems_in,
     save_edit,
-    set_values,
     unified_diff,
 )
 
@@ -34,9 +33,15 @@ name = st.selectbox("File", rel, key="cfg_file",
                     if st.session_state.get("cfg_file") in rel else 0)
 path = root / name
 disk = path.read_text(encoding="utf-8")
-text_key = f"cfg_text::{name}"
-if text_key not in st.session_state:
-    st.session_state[text_key] = disk
+plain = st.toggle("Plain text box (checks on Ctrl+Enter or leaving the box)", key=editor.PLAIN_KEY,
+                  value=not editor.available(), disabled=not editor.available(),
+                  help="The code editor checks the YAML as you type; switch it off if it "
+                       "does not show in your browser.")
+text = editor.current(name, disk, plain)
+load = check_edit(ctx.path, path, text, display_root=root)
+mine = problems_in(load, path, root)
+errors = [p for p in mine if p.severity == "error"]
+others = [p for p in load.errors if p not in mine]
 
 
 def excerpt(text: str, line: int, around: int = 2) -> str:
@@ -47,66 +52,12 @@ def excerpt(text: str, line: int, around: int = 2) -> str:
 
 
 tab_text, tab_form, tab_diff = st.tabs(["Text", "Form", "Diff"])
-with tab_form:
-    kind = (ctx.load.entries and next((e.kind for es in ctx.load.entries.values() for e in es
-                                       if e.doc.path.resolve() == path.resolve()), None))
-    if not kind:
-        st.info("No form for this file (it is not a file the fleet loads, or it has errors).")
-    else:
-        import yaml as pyyaml
-
-        try:
-            current = pyyaml.safe_load(st.session_state[text_key]) or {}
-        except pyyaml.YAMLError:
-            current = None
-        if not isinstance(current, dict):
-            st.info("Fix the text's syntax first.")
-        else:
-            with st.form("cfg_form"):
-                values = {}
-                for f in form_fields(kind):
-                    now, label, key = current.get(f.key), f.key, f"form_{f.key}"
-                    if f.kind == "choice":
-                        opts = ["(unset)", *map(str, f.choices)]
-                        pick = st.selectbox(label, opts, help=f.description, key=key,
-                                            index=opts.index(str(now)) if str(now) in opts
-                                            else 0)
-                        values[f.key] = None if pick == "(unset)" else pick
-                    elif f.kind == "bool":
-                        values[f.key] = st.selectbox(label, ["(unset)", True, False],
-                                                     help=f.description, key=key,
-                                                     index=[None, True, False].index(now)
-                                                     if now in (True, False) else 0)
-                        values[f.key] = None if values[f.key] == "(unset)" else values[f.key]
-                    elif f.kind == "list":
-                        got = st.text_input(label, ", ".join(map(str, now or [])),
-                                            help=f.description + " (comma separated)", key=key)
-                        values[f.key] = [x.strip() for x in got.split(",") if x.strip()] or None
-                    else:
-                        got = st.text_input(label, "" if now is None else str(now),
-                                            help=f.description, key=key)
-                        values[f.key] = (int(got) if f.kind == "int" and got.strip().isdigit()
-                                         else got.strip() or None)
-                if st.form_submit_button("Apply to the text"):
-                    changed = {(k,): v for k, v in values.items() if v != current.get(k)}
-                    if changed:
-                        st.session_state[text_key] = set_values(st.session_state[text_key],
-                                                                changed)
-                        st.rerun()
-
 with tab_text:
-    summary = st.empty()  # filled once the edit is checked: the verdict above the editor
-    text = st.text_area("YAML", key=text_key, height=480, label_visibility="collapsed",
-                        help="Ctrl+Enter checks the edit against the schemas")
-    load = check_edit(ctx.path, path, text, display_root=root)
-    mine = problems_in(load, path, root)
-    errors = [p for p in mine if p.severity == "error"]
-    others = [p for p in load.errors if p not in mine]
     if not mine:
-        summary.success("Valid" + (" (this file)" if others else "") + ".")
+        st.success("Valid" + (" (this file)" if others else "") + ".")
     elif errors:
-        summary.error(f"{len(errors)} error(s): line(s) "
-                      + ", ".join(str(p.line) for p in errors))
+        st.error(f"{len(errors)} error(s): line(s) " + ", ".join(str(p.line) for p in errors))
+    editor.show(name, plain, mine)
     for p in mine:
         show = st.error if p.severity == "error" else st.warning
         show(f"line {p.line}, column {p.col}: {p.path}: {p.message}"
@@ -116,6 +67,16 @@ with tab_text:
         with st.expander(f"{len(others)} error(s) in other files"):
             for p in others:
                 st.code(str(p), language=None)
+
+with tab_form:
+    kind = (ctx.load.entries and next((e.kind for es in ctx.load.entries.values() for e in es
+                                       if e.doc.path.resolve() == path.resolve()), None))
+    if not kind and path.resolve() == ctx.path.resolve():
+        kind = "fleet"
+    if not kind:
+        st.info("No form for this file (it is not a file the fleet loads, or it has errors).")
+    else:
+        form.show(kind, name, text)
 
 with tab_diff:
     d = unified_diff(disk, text, name)
@@ -156,5 +117,5 @@ if st.button("Save", key="cfg_save", type="primary", disabled=not may or text ==
 if st.session_state.get("cfg_saved"):
     st.success(st.session_state.pop("cfg_saved"))
 if text != disk and st.button("Discard edits", key="cfg_discard"):
-    del st.session_state[text_key]
+    editor.replace(name, disk)
     st.rerun()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botfleet.config.form import FormField, form_fields, parse_value, value_at  # noqa: F401 - the editor's API
 from botfleet.config.loader import FleetLoad, load_fleet
 from botfleet.config.problems import Problem
 from botfleet.config.yamlfile import OVERRIDES
@@ -135,7 +136,8 @@ def git_commit(file: str | Path, message: str, *, author: str | None = None) -> 
 
 
 def set_values(text: str, values: dict[tuple, Any]) -> str:
-    """`text` with each (path -> value) set, comments and key order kept (None removes)."""
+    """`text` with each (path -> value) set, comments and key order kept. None removes the
+    key, and a block left empty by that (`schedule: {}` would fail validation)."""
     import io
 
     from ruamel.yaml import YAML
@@ -145,48 +147,28 @@ def set_values(text: str, values: dict[tuple, Any]) -> str:
     yaml.width = 4096
     data = yaml.load(text)
     for path, value in values.items():
+        if value is None:
+            _remove(data, path)
+            continue
         node = data
         for part in path[:-1]:
-            node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
-        if value is None:
-            node.pop(path[-1], None)
-        else:
-            node[path[-1]] = value
+            if not isinstance(node.get(part), dict):
+                node[part] = {}  # a block the file did not have yet
+            node = node[part]
+        node[path[-1]] = value
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
 
 
-@dataclass(frozen=True)
-class FormField:
-    key: str
-    kind: str  # "text", "choice", "bool", "int", "number", "list"
-    description: str
-    choices: tuple = ()
-
-
-def form_fields(kind: str) -> list[FormField]:
-    """The top-level settings of a `kind` file a form can edit as one widget each (scalars,
-    enums, lists of strings), in schema order; nested blocks stay in the text editor."""
-    from botfleet.config.schemas import validator
-
-    props = validator(kind, True).schema.get("properties", {})
-    out = []
-    for key, spec in props.items():
-        if key in ("kind", "version"):
-            continue
-        flat = dict(spec)
-        for sub in spec.get("allOf", []):
-            flat.update(sub)
-        desc = str(spec.get("description", ""))
-        if "enum" in flat:
-            out.append(FormField(key, "choice", desc, tuple(flat["enum"])))
-        elif flat.get("type") == "string":
-            out.append(FormField(key, "text", desc))
-        elif flat.get("type") == "boolean":
-            out.append(FormField(key, "bool", desc))
-        elif flat.get("type") == "integer":
-            out.append(FormField(key, "int", desc))
-        elif flat.get("type") == "array" and flat.get("items", {}).get("type") == "string":
-            out.append(FormField(key, "list", desc))
-    return out
+def _remove(data: Any, path: tuple) -> None:
+    trail = [data]
+    for part in path[:-1]:
+        nxt = trail[-1].get(part) if isinstance(trail[-1], dict) else None
+        if not isinstance(nxt, dict):
+            return  # nothing there to remove
+        trail.append(nxt)
+    trail[-1].pop(path[-1], None)
+    for depth in range(len(trail) - 1, 0, -1):
+        if not trail[depth]:
+            trail[depth - 1].pop(path[depth - 1], None)

@@ -30,9 +30,13 @@ FEATURE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "higher_timeframe": (("timeframe",), ("horizons", "windows")),
 }
 LABEL_KEYS = {"direction": ((), ("threshold",)), "return": ((), ()),
-              "triple_barrier": (("take", "stop"), ())}
-CLASSIFIERS = ("direction", "triple_barrier")
+              "triple_barrier": (("take", "stop"), ()),
+              "regime": ((), ("vol_quantile", "vol_window", "trend_efficiency"))}
+CLASSIFIERS = ("direction", "triple_barrier", "regime")
 LOWER_IS_BETTER = ("log_loss",)
+# the classes of a `regime` label, as codes (ml.regime; `regime(m) == TREND` in strategies)
+REGIME_CLASSES = {"RANGE": 0, "TREND": 1, "HIGH_VOL": 2}
+REGIME_METRICS = ("accuracy", "balanced_accuracy", "log_loss")
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,25 @@ class LabelSpec:
     threshold: float = 0.0  # fraction, for `direction`
     take: float | None = None  # fraction, for `triple_barrier`
     stop: float | None = None
+    vol_quantile: float = 0.8  # for `regime`: see ml.regime
+    vol_window: int = 720
+    trend_efficiency: float = 0.3
 
     @property
     def classifier(self) -> bool:
         return self.type in CLASSIFIERS
+
+    @property
+    def multiclass(self) -> bool:
+        """A `regime` label: three classes, predicted as a class code, not P(up)."""
+        return self.type == "regime"
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    members: tuple[tuple[str, dict], ...]  # (algorithm, params) of each member
+    weights: tuple[float, ...]  # normalised to sum to 1 (equal for `combine: mean`)
+    combine: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ class ModelSpec:
     drift_hit_rate_drop: float = 0.10  # fall of the live hit rate below the holdout's
     drift_window: int = 500  # recent bars the drift check reads
     drift_check: Schedule | None = None  # when the drift check runs (default every 1d)
+    ensemble: EnsembleSpec | None = None  # for `algorithm: ensemble` (ml.ensemble)
     description: str = ""
     source: str = ""
     raw: dict = field(default_factory=dict, repr=False, compare=False)
@@ -125,8 +145,13 @@ def model_spec(data: dict, *, default_exchange: str | None = None,
     data = _plain(data)
     lab = data["label"]
     label = LabelSpec(lab["type"], int(lab["horizon"]), _fraction(lab.get("threshold")) or 0.0,
-                      _fraction(lab.get("take")), _fraction(lab.get("stop")))
+                      _fraction(lab.get("take")), _fraction(lab.get("stop")),
+                      float(lab.get("vol_quantile", 0.8)), int(lab.get("vol_window", 720)),
+                      float(lab.get("trend_efficiency", 0.3)))
     algo = data.get("algorithm") or {}
+    ensemble = _ensemble(algo) if algo.get("name") == "ensemble" else None
+    default_metric = "balanced_accuracy" if label.multiclass else \
+        "auc" if label.classifier else "ic"
     train = data.get("train") or {}
     promo = data.get("promotion") or {}
     drift = data.get("drift") or {}
@@ -135,12 +160,14 @@ def model_spec(data: dict, *, default_exchange: str | None = None,
         name=data["name"], pairs=tuple(data["pairs"]), timeframe=data["timeframe"],
         features=tuple(_feature(f) for f in data["features"]), label=label,
         exchange=data.get("exchange") or default_exchange,
-        algorithm=algo.get("name", "lightgbm"), params=dict(algo.get("params") or {}),
+        algorithm=algo.get("name", "lightgbm"), ensemble=ensemble,
+        params=dict(algo.get("params") or {}) if ensemble is None else
+        {k: v for k, v in algo.items() if k != "name"},
         train_window_s=int(duration_seconds(train.get("window", "730d"))),
         holdout_s=int(duration_seconds(train.get("holdout", "90d"))),
         retrain=parse_schedule(retrain), purge=int(train.get("purge", 0)),
         embargo=int(train.get("embargo", 24)),
-        metric=promo.get("metric", "auc" if label.classifier else "ic"),
+        metric=promo.get("metric", default_metric),
         min_improvement=float(promo.get("min_improvement", 0)),
         min_samples=int(promo.get("min_samples", 500)), seed=int(data.get("seed", 42)),
         drift_psi=float(drift.get("psi", 0.25)),
@@ -148,6 +175,47 @@ def model_spec(data: dict, *, default_exchange: str | None = None,
         drift_window=int(drift.get("window", 500)),
         drift_check=parse_schedule(drift.get("check", DEFAULT_DRIFT_CHECK)),
         description=data.get("description", ""), source=source, raw=data)
+
+
+def _ensemble(algo: dict) -> EnsembleSpec:
+    members = tuple((m.get("name", "lightgbm"), dict(m.get("params") or {}))
+                    for m in algo.get("members") or ())
+    combine = algo.get("combine", "mean")
+    raw = [float(w) for w in algo.get("weights") or ()] if combine == "weighted" else []
+    if len(raw) != len(members) or not sum(raw) > 0:
+        raw = [1.0] * len(members)
+    total = sum(raw) or 1.0
+    return EnsembleSpec(members, tuple(w / total for w in raw), combine)
+
+
+def _ensemble_problems(algo: dict, label_type: str | None) -> Iterator[tuple]:
+    members = algo.get("members") or []
+    if algo.get("name") != "ensemble":
+        for key in ("members", "combine", "weights"):
+            if key in algo:
+                yield (("algorithm", key), f"'{key}' applies only to 'name: ensemble'", None,
+                       True)
+        return
+    if "params" in algo:
+        yield (("algorithm", "params"), "an ensemble has no parameters of its own",
+               "give each member its params: members: [{name: lightgbm, params: {…}}]", True)
+    if len(members) < 2:
+        yield (("algorithm",), "an ensemble needs 'members': at least two algorithm blocks",
+               "e.g. members: [{name: lightgbm}, {name: logistic}]")
+    combine = algo.get("combine", "mean")
+    weights = algo.get("weights")
+    if combine == "weighted" and weights is None:
+        yield (("algorithm",), "'combine: weighted' needs 'weights', one per member", None)
+    if combine == "mean" and weights is not None:
+        yield (("algorithm", "weights"), "'weights' apply only to 'combine: weighted'",
+               "set combine: weighted, or remove weights", True)
+    if weights is not None and len(weights) != len(members):
+        yield (("algorithm", "weights"), (f"{len(weights)} weights for {len(members)} "
+               "members"), "give one weight per member, in the members' order")
+    for i, m in enumerate(members):
+        if m.get("name") == "logistic" and label_type == "return":
+            yield (("algorithm", "members", i, "name"), ("'logistic' is a classifier and "
+                   "the label 'return' is a number"), "use lightgbm or sklearn_gbt")
 
 
 def model_problems(data: dict) -> Iterator[tuple]:
@@ -175,6 +243,9 @@ def model_problems(data: dict) -> Iterator[tuple]:
             yield (("label", key), f"'{key}' does not apply to label type '{label['type']}'",
                    None, True)
     algo = (data.get("algorithm") or {}).get("name", "lightgbm")
+    if algo in ("lstm", "transformer") and label.get("type") == "regime":
+        yield (("algorithm", "name"), f"'{algo}' does not predict the three regime classes",
+               "use lightgbm, sklearn_gbt, logistic or an ensemble of them")
     if algo == "logistic" and label.get("type") == "return":
         yield (("algorithm", "name"), ("'logistic' is a classifier and the label 'return' is "
                "a number"), "use lightgbm or sklearn_gbt, or a direction label")
@@ -184,7 +255,21 @@ def model_problems(data: dict) -> Iterator[tuple]:
         if importlib.util.find_spec("torch") is None:
             yield (("algorithm", "name"), (f"'{algo}' needs the 'torch' extra (torch==2.13.0 "
                    "CPU build), not installed"), "use lightgbm, sklearn_gbt or logistic")
+        from botfleet.ml.sequence import param_problems  # numpy only; torch is not imported
+
+        for key, why in param_problems(algo, (data.get("algorithm") or {}).get("params") or {}):
+            yield ("algorithm", "params", key), why, None, True
+        if label.get("type") == "regime":
+            yield (("algorithm", "name"), (f"'{algo}' predicts two classes or a return, not "
+                   "the three regimes"), "use lightgbm, sklearn_gbt or logistic for a regime label")
+    yield from _ensemble_problems(data.get("algorithm") or {}, label.get("type"))
     metric = (data.get("promotion") or {}).get("metric")
+    if metric and label.get("type") == "regime" and metric not in REGIME_METRICS:
+        yield (("promotion", "metric"), (f"'{metric}' does not apply to a regime model (three "
+               "classes)"), f"use {', '.join(REGIME_METRICS)}")
+    if metric == "balanced_accuracy" and label.get("type") != "regime":
+        yield (("promotion", "metric"), "'balanced_accuracy' is for regime labels",
+               "use auc, accuracy, log_loss, hit_rate, strategy_return or ic")
     if metric and label.get("type") == "return" and metric in ("auc", "accuracy", "log_loss"):
         yield (("promotion", "metric"), (f"'{metric}' needs a classification label; the label "
                "'return' is a number"), "use ic, hit_rate or strategy_return")

@@ -67,7 +67,7 @@ def runtime_work(load, bots: list[str]) -> Iterator[Run]:
     try:
         for mode, group in by_mode(fleet, bots).items():
             options = RunnerOptions(
-                workers=min(max(len(group), 1), 32), reload_every_s=0,
+                workers=min(max(len(group), 1), 32), reload_every_s=0, freeze_heap=False,
                 cycle_timeout_s=max(cycle_timeout_s(to_spec(b.cycle, b.timeframe))
                                     for b in group))
             runners[mode] = FleetRunner(load, connection_for(fleet, group, mode),

@@ -18,6 +18,7 @@ import click
 import typer
 
 from botfleet.jobs.common import JobError
+from botfleet.sim.trialcount import counting
 
 JOBS = ("backtest", "optimize", "walkforward")
 
@@ -90,6 +91,17 @@ def _plugins(t) -> dict:
 Progress = Callable[[int, str], None]  # percent done, what is happening
 
 
+def _per_trial(tell: Progress, what: str, total: int | None) -> Callable[[int], None]:
+    """Progress from 20 % to 95 % as trials finish (`sim.trialcount`); without a known total
+    (a walk-forward optimises each window) the bar moves by a shrinking share per trial."""
+    def report(done: int) -> None:
+        share = min(done / total, 1.0) if total else done / (done + 50)
+        tell(20 + int(75 * share), f"{what}: {done}" + (f"/{total}" if total else "")
+             + " trial(s) done")
+
+    return report
+
+
 def run_job(fleet_path: str, bot: str, job: str, *, pairs: Sequence[str] | None = None,
             timeframe: str | None = None, start: Any = None, end: Any = None,
             params: Mapping[str, Any] | None = None, strategy: str | None = None,
@@ -139,16 +151,19 @@ def run_job(fleet_path: str, bot: str, job: str, *, pairs: Sequence[str] | None 
         from botfleet.sim.optimize import optimize
 
         tell(20, f"optimize {bot}: {settings.method} search of {settings.objectives}")
-        result = optimize(t, space, settings, _plugins(t))
+        with counting(_per_trial(tell, f"optimize {bot}", settings.trials)):
+            result = optimize(t, space, settings, _plugins(t))
         return {**head, "run_id": result.run_id, "method": result.method,
                 "evaluated": len(result.trials), "best": str(result.best)}
     from botfleet.sim.walkforward import duration_ms, walk_forward
 
     wf = dict(block.get("walkforward") or {})
     tell(20, f"walkforward {bot}: {wf.get('mode', 'rolling')} windows, optimising each")
-    report = walk_forward(t, space, settings, mode=wf.get("mode", "rolling"),
-                          train_ms=duration_ms(wf.get("train", "180d")),
-                          test_ms=duration_ms(wf.get("test", "30d")), last=wf.get("windows"),
-                          plugins=_plugins(t))
+    with counting(_per_trial(tell, f"walkforward {bot}", None)):
+        report = walk_forward(t, space, settings, mode=wf.get("mode", "rolling"),
+                              train_ms=duration_ms(wf.get("train", "180d")),
+                              test_ms=duration_ms(wf.get("test", "30d")),
+                              last=wf.get("windows"),
+                              plugins=_plugins(t))
     return {**head, "run_id": report.run_id, "windows": len(report.windows),
             "oos_cagr": report.oos_annual}

@@ -2,8 +2,9 @@
 
 LightGBM models are saved in LightGBM's own text format (readable, stable across versions,
 and loading it runs no code); scikit-learn learners with joblib, which unpickles: only load
-artefacts this fleet wrote. `meta.json` beside the learner names its input columns, so a
-version can be loaded without the YAML that made it.
+artefacts this fleet wrote. Sequence learners (`ml.sequence`) as a PyTorch `state_dict`,
+loaded with `weights_only=True`, beside a JSON of their configuration. `meta.json` beside
+the learner names its input columns, so a version can be loaded without the YAML that made it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from botfleet import __version__
+from botfleet.ml.sequence import SEQUENCE_ALGORITHMS, SequenceModel
 
 LGB_FILE = "model.txt"
 JOBLIB_FILE = "model.joblib"
@@ -49,6 +51,10 @@ def save(folder: Path, estimator: Any, algorithm: str, columns: list[str], meta:
     folder.mkdir(parents=True)
     if algorithm == "lightgbm":
         estimator.booster_.save_model(str(folder / LGB_FILE))
+    elif algorithm in SEQUENCE_ALGORITHMS:  # a state_dict and a JSON, never a pickle
+        estimator.save(folder)
+    elif algorithm == "ensemble":  # each member in its own format (ml.ensemble)
+        estimator.save(folder, columns)
     else:
         import joblib
 
@@ -68,6 +74,12 @@ def load(folder: Path, algorithm: str) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"model file missing: {path}")
         return lgb.Booster(model_file=str(path))
+    if algorithm in SEQUENCE_ALGORITHMS:
+        return SequenceModel.load(folder)
+    if algorithm == "ensemble":
+        from botfleet.ml.ensemble import Ensemble
+
+        return Ensemble.load(folder)
     import joblib
 
     path = folder / JOBLIB_FILE

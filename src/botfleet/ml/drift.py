@@ -124,7 +124,7 @@ def check(loaded, candles_by_pair: dict[str, np.ndarray], spec: ModelSpec | None
     if worst is not None and worst[1] > spec.drift_psi:
         report.tripped.append((f"psi:{worst[0]}", worst[1], spec.drift_psi))
     # hit rate of long signals on recent samples whose label has resolved
-    if loaded.spec.label.classifier:
+    if loaded.spec.label.classifier and not loaded.spec.label.multiclass:  # no "long" regime
         ds = make_dataset({p: c for p, c in candles_by_pair.items() if p in recent},
                           loaded.spec)
         first = min(int(c["ts"][0]) for c in recent.values())

@@ -98,7 +98,12 @@ def _regression(y, pred, long, ds, fee: float) -> dict[str, Any]:
 def evaluate_predictions(spec: ModelSpec, scores: np.ndarray, ds, *, train_y: np.ndarray,
                          fee: float = DEFAULT_FEE) -> dict[str, Any]:
     """Metrics of `scores` (P(up), or predicted returns) on the samples `ds`, with the
-    baselines; `train_y` gives the always-long baseline its probability."""
+    baselines; `train_y` gives the always-long baseline its probability. A regime label is
+    scored by `ml.regime.evaluate_regime` (scores: [n, 3] probabilities or class codes)."""
+    if spec.label.multiclass:
+        from botfleet.ml.regime import evaluate_regime
+
+        return {**evaluate_regime(scores, ds, train_y=train_y), "fee": fee}
     y = ds.y
     prev_up = np.nan_to_num(ds.prev_return) > 0
     always = np.ones(len(y), dtype=bool)
@@ -122,4 +127,5 @@ def evaluate_predictions(spec: ModelSpec, scores: np.ndarray, ds, *, train_y: np
 
 def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, dict]]:
     """(who, metrics) rows for a table: the model and each baseline."""
-    return [(k, metrics[k]) for k in ("model", "always_long", "prev_direction") if k in metrics]
+    return [(k, metrics[k]) for k in ("model", "always_long", "prev_direction", "majority",
+                                      "prev_regime") if k in metrics]

@@ -68,7 +68,7 @@ def _returns(lc: np.ndarray, f: FeatureSpec, prefix: str) -> Block:
 
 def _volatility(c: np.ndarray, lc: np.ndarray, windows, prefix: str) -> Block:
     r1 = _lag_diff(lc, 1)
-    r1[0] = np.nan
+    r1[:1] = np.nan  # (a tail holding no complete higher-timeframe candle is empty)
     r1z = np.where(np.isnan(r1), 0.0, r1)  # the first bar's missing return counts as none
     hl = np.log(c["high"] / c["low"])
     names, cols = [], []
@@ -179,6 +179,11 @@ def feature_block(candles: np.ndarray, spec: ModelSpec) -> Block:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise FeatureError(f"feature {', '.join(dup)} is declared twice")
     values = np.column_stack([b.values for b in blocks]) if blocks else np.empty((len(c), 0))
+    if spec.algorithm in ("lstm", "transformer"):  # windows of rows, one market's (ml.sequence)
+        from botfleet.ml.sequence import seq_len, window_names, window_values
+
+        n = seq_len(spec)
+        return Block(window_names(names, n), window_values(values, n))
     return Block(names, values)
 
 
@@ -235,8 +240,16 @@ def latest_plan(spec: ModelSpec, *, settle: int = 2) -> list[tuple[int, ModelSpe
             need = settle * need + 50
         elif f.type == "higher_timeframe":
             need += 2 * (timeframe_ms(f.timeframe or spec.timeframe) // base)
-        plan.append((need, ModelSpec(spec.name, spec.pairs, spec.timeframe, (f,), spec.label)))
+        plan.append((need + _seq_len(spec) - 1,
+                     ModelSpec(spec.name, spec.pairs, spec.timeframe, (f,), spec.label)))
     return plan
+
+
+def _seq_len(spec: ModelSpec) -> int:
+    """Rows in a sequence model's window (1 for the others): each needs its own warm-up."""
+    from botfleet.ml.sequence import seq_len
+
+    return seq_len(spec)
 
 
 def latest_row(candles: np.ndarray, spec: ModelSpec, *,
@@ -245,8 +258,13 @@ def latest_row(candles: np.ndarray, spec: ModelSpec, *,
     Equal to `feature_block(...)[-1]` up to float rounding for window features and to within
     1e-6 for settled indicators (tests/test_ml_features.py); several times faster per cycle."""
     c = np.asarray(candles, dtype=CANDLE_DTYPE)
-    parts = [feature_block(c[-need:], one).values[-1]
-             for need, one in (plan if plan is not None else latest_plan(spec))]
+    plan = plan if plan is not None else latest_plan(spec)
+    if spec.algorithm in ("lstm", "transformer"):
+        from botfleet.ml.sequence import latest_window
+
+        return latest_window([feature_block(c[-need:], one).values for need, one in plan],
+                             _seq_len(spec))
+    parts = [feature_block(c[-need:], one).values[-1] for need, one in plan]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -254,4 +272,4 @@ def lookback(spec: ModelSpec) -> int:
     """Bars before a feature row has every value (indicators may converge later still; the
     inference tail in `ml.predict` takes several times this)."""
     base = timeframe_ms(spec.timeframe)
-    return max([1, *(_feature_lookback(f, base) for f in spec.features)])
+    return max([1, *(_feature_lookback(f, base) for f in spec.features)]) + _seq_len(spec) - 1

@@ -22,7 +22,7 @@ from botfleet.data.candles import CANDLE_DTYPE
 
 @dataclass(frozen=True)
 class Labels:
-    y: np.ndarray  # float64: 0/1 for classifiers, a log return for `return`; NaN: unresolved
+    y: np.ndarray  # float64: 0/1 (0/1/2 for `regime`), a log return for `return`; NaN: unresolved
     end_ts: np.ndarray  # int64 open time of the last bar the label reads (-1: unresolved)
     fwd_return: np.ndarray  # log return close[t] -> close[t+horizon] (NaN at the end)
     next_return: np.ndarray  # log return close[t] -> close[t+1], for the strategy metrics
@@ -47,6 +47,10 @@ def make_labels(candles: np.ndarray, label: LabelSpec) -> Labels:
         y = fwd.copy()
     elif label.type == "triple_barrier":
         y = _triple_barrier(c, close, fwd, h, label.take or 0.0, label.stop or 0.0)
+    elif label.type == "regime":  # RANGE/TREND/HIGH_VOL codes of bars t+1..t+h (ml.regime)
+        from botfleet.ml.regime import regime_labels
+
+        y = regime_labels(c, label)
     else:
         raise ValueError(f"unknown label type '{label.type}'")
     return Labels(y, end, fwd, nxt)

@@ -95,10 +95,12 @@ def proba_series(candles, spec: ModelSpec, *, retrain_every: int, pair: str | No
         note, trained = "", False
         if len(train) < MIN_TRAIN_SAMPLES:
             note = f"{len(train)} resolved samples before this window; need {MIN_TRAIN_SAMPLES}"
-        elif spec.label.classifier and len(np.unique(ds.y[train])) < 2:
-            note = "every training label is the same class"
+        elif spec.label.classifier and \
+                len(np.unique(ds.y[train])) < (3 if spec.label.multiclass else 2):
+            note = "the training labels lack a class"
         else:
-            est = fit(spec, ds.X[train], ds.y[train], ds.columns, threads=threads)
+            est = fit(spec, ds.X[train], ds.y[train], ds.columns, threads=threads,
+                      start=ds.start[train], end=ds.end[train])
             proba[s:e] = predict_scores(spec, est, x_target[s:e])
             version[s:e] = k
             trained = True

@@ -121,67 +121,125 @@ class PitModels:
         self.served[(spec.name, pair)] = hit
         return hit
 
-    def series(self, use, candles: np.ndarray) -> np.ndarray:
+    def series(self, use, candles: np.ndarray, newest: int | None = None) -> np.ndarray:
         return self.pit(use, candles).proba
 
 
 @dataclass
 class PromotedModels:
     """The registry's promoted version of each model (live and paper bots). `pins` maps a
-    model name to a fixed version instead (A/B: two paper bots, two versions)."""
+    model name to a fixed version instead (A/B: two paper bots, two versions).
+
+    Which version serves is asked of the registry once per cycle (`begin_cycle`; the runtime's
+    batch answers it for all bots of a close in one query per model, `runtime.model_reads`),
+    and on every read outside a cycle. Values come from `ml.batch`: the version loaded once per
+    process, each bar's prediction from the candle tail its features read, kept under a digest
+    of that tail's newest and first candles (`ml.batch.Served.key`)."""
 
     state: Any  # a URL or an Engine of the state database
     pins: dict[str, int] = field(default_factory=dict)
     loaded: dict[str, Any] = field(default_factory=dict)  # name -> ml.predict.LoadedModel
     _notes: list[str] = field(default_factory=list)
+    _served: dict[str, Any] = field(default_factory=dict)  # name -> ml.batch.Served
+    _cycle: dict[str, tuple] | None = None  # name -> (row, note), this cycle's answers
+    _primed: tuple[int, dict] | None = None  # (close time, answers) from the runtime's batch
 
     def notes(self) -> list[str]:
         out, self._notes = self._notes, []
         return out
 
-    def current(self, name: str):
-        """The LoadedModel serving `name` now (loaded again if promotion moved), or None."""
-        from botfleet.ml.predict import load_version
-        from botfleet.ml.registry import ModelRegistry, RegistryError
-        from botfleet.ml.train import ModelError
+    @property
+    def engine(self):
+        from botfleet.ml.registry import ModelRegistry
 
-        reg = ModelRegistry(self.state)
+        return ModelRegistry(self.state).engine
+
+    def begin_cycle(self, now_ms: int | None = None) -> None:
+        """A cycle starts: which version serves is asked once until the next one, or taken
+        from the runtime's batch when it answered for this close (`prime`)."""
+        primed, self._primed = self._primed, None
+        self._cycle = dict(primed[1]) if primed is not None and primed[0] == now_ms else {}
+
+    def prime(self, now_ms: int, answers: dict[str, tuple]) -> None:
+        self._primed = (now_ms, answers)
+
+    def resolve(self, name: str, promoted: Any = ...) -> tuple[Any, str | None]:
+        """(registry row, None) of the version that serves `name`, or (None, why not).
+        `promoted`: the promoted row when the caller has read it already."""
+        from botfleet.ml.registry import ModelRegistry, RegistryError
+
         want = self.pins.get(name)
         if want is None:
-            promoted = reg.promoted(name)
-            if promoted is None:
-                self.loaded.pop(name, None)
-                self._notes.append(f"model {name}: no promoted version, so no entry from it "
-                                   f"(botfleet model train {name}; botfleet model promote)")
-                return None
-            want = promoted.version
-        have = self.loaded.get(name)
-        if have is not None and have.version.version == want:
+            row = ModelRegistry(self.state).promoted(name) if promoted is ... else promoted
+            if row is None:
+                return None, (f"model {name}: no promoted version, so no entry from it "
+                              f"(botfleet model train {name}; botfleet model promote)")
+            return row, None
+        have = self._served.get(name)
+        if have is not None and have.model.version.version == want:
+            return have.model.version, None
+        try:
+            return ModelRegistry(self.state).get(name, want), None
+        except RegistryError as exc:
+            return None, (f"model {name}: {exc} (pinned by the bot's model_versions); "
+                          "no entry from it")
+
+    def served(self, name: str):
+        """The `ml.batch.Served` answering `name` now (loaded again if promotion moved)."""
+        from botfleet.ml.batch import serve
+        from botfleet.ml.registry import RegistryError
+        from botfleet.ml.train import ModelError
+
+        if self._cycle is not None and name in self._cycle:
+            row, note = self._cycle[name]
+        else:
+            row, note = self.resolve(name)
+            if self._cycle is not None:
+                self._cycle[name] = (row, note)
+        if row is None:
+            self._served.pop(name, None)
+            self.loaded.pop(name, None)
+            self._notes.append(note)
+            return None
+        have = self._served.get(name)
+        if have is not None and _same(have.model.version, row):
             return have
         try:
-            model = load_version(reg.engine, name, want)
+            got = serve(self.engine, row)
         except (RegistryError, ModelError) as exc:
+            self._served.pop(name, None)
             self.loaded.pop(name, None)
             pin = " (pinned by the bot's model_versions)" if name in self.pins else ""
             self._notes.append(f"model {name}: {exc}{pin}; no entry from it")
             return None
-        self.loaded[name] = model
-        self._notes.append(f"model {name}: serving version {want}" +
+        self._served[name], self.loaded[name] = got, got.model
+        self._notes.append(f"model {name}: serving version {row.version}" +
                            (" (pinned)" if name in self.pins else " (promoted)"))
-        return model
+        return got
 
-    def series(self, use, candles: np.ndarray) -> np.ndarray:
-        """Predictions on the bars after the model's warm-up in this window (what a rule can
-        read once the strategy has warmed up); NaN before, and NaN everywhere without a
-        version."""
-        from botfleet.ml.features import feature_block
+    def current(self, name: str):
+        """The LoadedModel serving `name` now, or None."""
+        got = self.served(name)
+        return got.model if got is not None else None
+
+    def series(self, use, candles: np.ndarray, newest: int | None = None) -> np.ndarray:
+        """Predictions on the bars after the model's warm-up in this window (or on its `newest`
+        bars, the bars between repeating the oldest of them); NaN before, and NaN everywhere
+        without a version. Each bar's value is the one a live bot was served at that bar."""
+        from botfleet.ml.batch import span
 
         c = np.asarray(candles, dtype=CANDLE_DTYPE)
         out = np.full(len(c), np.nan)
-        model = self.current(use.name)
-        if model is None or len(c) == 0:
+        got = self.served(use.name)
+        if got is None or len(c) == 0:
             return out
-        first = min(use.warmup, len(c) - 1)
-        x = feature_block(c, model.spec).values[first:]
-        out[first:] = model.predict(x)
+        first, lo = span(len(c), use.warmup, newest)
+        out[lo:] = got.values(c, lo, len(c))
+        out[first:lo] = out[lo]
         return out
+
+
+def _same(a, b) -> bool:
+    """The same registered version (its status and promotion time may have moved since)."""
+    return (a.name, a.version, a.created_at, a.artefact) == \
+        (b.name, b.version, b.created_at, b.artefact)

@@ -7,7 +7,8 @@ learner that was measured (it is not refitted on the holdout afterwards): what w
 what runs.
 
 Same candles, same spec, same seed: same model, bit for bit (LightGBM with `deterministic`
-and one thread unless the spec asks for more; scikit-learn with `random_state`).
+and one thread unless the spec asks for more; scikit-learn with `random_state`; the PyTorch
+sequence learners of `ml.sequence` seeded, deterministic kernels, one thread).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from botfleet.data.candles import CANDLE_DTYPE, timeframe_ms
 from botfleet.ml.dataset import Dataset, data_hash, make_dataset
 from botfleet.ml.evaluate import evaluate_predictions
 from botfleet.ml.features import lookback
+from botfleet.ml.sequence import SEQUENCE_ALGORITHMS, SequenceModel
 from botfleet.ml.splits import Split, holdout, leaks
 
 
@@ -47,21 +49,17 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-SEQUENCE_ALGORITHMS = ("lstm", "transformer")
-
-
-def sequence_unavailable(spec: ModelSpec) -> str:
-    """Why a sequence model cannot be trained here: PyTorch is an optional extra, and without
-    it there is no honest stand-in (a tree model under an LSTM's name would be a fake)."""
+def sequence_unavailable(spec: ModelSpec) -> str | None:
+    """Why a sequence model cannot be trained here (None when it can): PyTorch is an optional
+    extra, and without it there is no honest stand-in (a tree model under an LSTM's name would
+    be a fake)."""
     import importlib.util
 
-    where = spec.source or spec.name
-    if importlib.util.find_spec("torch") is None:
-        return (f"{where}: algorithm '{spec.algorithm}' needs the 'torch' extra (torch==2.13.0 "
-                "CPU build), not installed; use lightgbm, sklearn_gbt or logistic")
-    return (f"{where}: algorithm '{spec.algorithm}': torch is installed but botfleet's "
-            "sequence learners are not part of this release; use lightgbm, sklearn_gbt or "
-            "logistic")
+    if importlib.util.find_spec("torch") is not None:
+        return None
+    return (f"{spec.source or spec.name}: algorithm '{spec.algorithm}' needs the 'torch' extra "
+            "(torch==2.13.0 CPU build), not installed (docs/ml.md); use lightgbm, sklearn_gbt "
+            "or logistic")
 
 
 def make_estimator(spec: ModelSpec, *, threads: int | None = None):
@@ -69,7 +67,9 @@ def make_estimator(spec: ModelSpec, *, threads: int | None = None):
     params = dict(spec.params)
     classify = spec.label.classifier
     if spec.algorithm in SEQUENCE_ALGORITHMS:
-        raise ModelError(sequence_unavailable(spec))
+        if why := sequence_unavailable(spec):
+            raise ModelError(why)
+        return SequenceModel.from_spec(spec, threads=threads)
     try:
         if spec.algorithm == "lightgbm":
             import lightgbm as lgb
@@ -100,13 +100,29 @@ def make_estimator(spec: ModelSpec, *, threads: int | None = None):
 
 
 def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, columns: list[str], *,
-        threads: int | None = None):
+        threads: int | None = None, start: np.ndarray | None = None,
+        end: np.ndarray | None = None):
+    """The fitted learner. Sequence learners also need the samples' `start`/`end` bar times
+    (`Dataset.start`/`end`): they carve an early-stopping tail with the purge respected."""
+    if spec.algorithm == "ensemble":  # ml.ensemble: each member fitted as it would be alone
+        from botfleet.ml.ensemble import fit_ensemble
+
+        return fit_ensemble(spec, X, y, columns, threads=threads, start=start, end=end)
+    if spec.label.multiclass:  # ml.regime: every class must be learnable
+        from botfleet.ml.regime import check_classes
+
+        check_classes(spec, y)
     est = make_estimator(spec, threads=threads)
     if spec.label.classifier and len(np.unique(y)) < 2:
         raise ModelError(f"{spec.name}: every training label is {y[0]:g}; the window holds no "
                          "example of the other class")
     try:
-        if spec.algorithm == "lightgbm":
+        if spec.algorithm in SEQUENCE_ALGORITHMS:
+            if start is None or end is None:
+                raise ModelError(f"{spec.name}: a sequence learner needs the samples' start "
+                                 "and end times to carve its validation tail")
+            est.fit(X, y, start, end, spec.purge * timeframe_ms(spec.timeframe))
+        elif spec.algorithm == "lightgbm":
             est.fit(X, y, feature_name=[_safe(c) for c in columns])
         else:
             est.fit(X, y)
@@ -120,7 +136,14 @@ def _safe(name: str) -> str:
 
 
 def predict_scores(spec: ModelSpec, est, X: np.ndarray) -> np.ndarray:
-    """P(label = 1) for classifiers, the predicted return for a `return` label."""
+    """P(label = 1) for classifiers, the predicted return for a `return` label; the class
+    code for a regime label (ml.output)."""
+    if spec.algorithm == "ensemble" or spec.label.multiclass:
+        from botfleet.ml.output import scores
+
+        return scores(spec, est, X)
+    if spec.algorithm in SEQUENCE_ALGORITHMS:
+        return est.predict_scores(X)
     if spec.algorithm == "lightgbm":  # the booster: same numbers, no feature-name check
         return np.asarray(est.booster_.predict(X), dtype=float)
     if spec.label.classifier:
@@ -159,9 +182,12 @@ def train_version(spec: ModelSpec, candles_by_pair: dict[str, np.ndarray], *,
         raise ModelError(f"{spec.name}: only {len(ds)} labelled samples in the window; "
                          f"need at least {min_rows} (load more candles: botfleet data fetch)")
     split = _holdout(spec, ds)
-    est = fit(spec, ds.X[split.train], ds.y[split.train], ds.columns, threads=threads)
+    est = fit(spec, ds.X[split.train], ds.y[split.train], ds.columns, threads=threads,
+              start=ds.start[split.train], end=ds.end[split.train])
     test = ds.take(split.test)
-    metrics = evaluate_predictions(spec, predict_scores(spec, est, test.X), test,
+    from botfleet.ml.output import evaluation_scores  # class probabilities for a regime
+
+    metrics = evaluate_predictions(spec, evaluation_scores(spec, est, test.X), test,
                                    train_y=ds.y[split.train])
     from botfleet.ml.drift import reference  # what drift checks compare live features with
 

@@ -39,7 +39,8 @@ def walk_forward_report(spec: ModelSpec, candles_by_pair: dict[str, np.ndarray],
         if leaks(split, ds.start, ds.end):
             raise ModelError(f"{spec.name}: internal error: a walk-forward split leaks")
         train = ds.take(split.train)
-        est = fit(spec, train.X, train.y, ds.columns, threads=threads)
+        est = fit(spec, train.X, train.y, ds.columns, threads=threads, start=train.start,
+                  end=train.end)
         test = ds.take(split.test)
         s = predict_scores(spec, est, test.X)
         scores[split.test] = s

@@ -5,11 +5,20 @@
 1. `tick.prepare` reads what every cycle starts from (a dozen queries for the batch) and opens
    their cycle records in one transaction; the exchange's and the fleet's books are taken once
    (`aggregate`).
-2. Every bot decides in the worker threads (candles, signals, sizing, risk checks), each
-   isolated: its exception is its outcome.
-3. Each bot that decided acts (sends, protects, records): its acting is queued behind the
-   decisions already waiting, so the close's decisions come first, yet a slow bot never
-   holds back the others' orders.
+2. Every bot reads in the worker threads what may wait on I/O (its cycle lock, candles, the
+   exchange's sync of a resting stop); then, once all have read, every bot decides (signals,
+   sizing, risk checks), one at a time (`work.DECIDING`); then, once all have decided, every
+   bot acts (sends, protects, records). Each bot is isolated: its exception is its outcome.
+
+Why phases: a decision is ~0.2 ms of pure Python, but a thread that wants the interpreter
+lock back from one doing Python work (parsing an exchange's answer, building SQL) waits up to
+the switch interval, 5 ms. Deciding while other bots read or act made about one decision in
+a hundred take 1-5 ms and the last decision of a close wait behind sends. In phases nothing
+else runs Python while the bots decide. A bot slower than the rest (a strategy that sleeps,
+an exchange slow to answer) holds the others' next phase back STALL_S (a quarter of the
+cycle timeout if less) after the last of them got there; then they go on without it.
+`RunnerOptions.phased=False`: each bot goes through its cycle without waiting for the others
+(the behaviour before the phases; the benchmark's peer).
 
 A deadline (`RunnerOptions.cycle_timeout_s`) bounds the batch: a bot still deciding or acting
 then is told to stop before its next send, and its cycle is closed as "timeout"; its thread
@@ -21,6 +30,7 @@ whose previous cycle still runs, or whose `cycle:<bot>` lock another process hol
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, wait
 
@@ -32,10 +42,11 @@ from botfleet.runtime.logctx import bot_context
 from botfleet.runtime.tick import prepare
 
 log = logging.getLogger("botfleet.runtime.runner")
+STALL_S = 0.25
 
 
 def _decide(runner, slot, run: CycleRun) -> bool:
-    """Phase 2 for one bot, under its cycle lock (released when the cycle closes)."""
+    """Phase 2's reads for one bot, under its cycle lock (released when the cycle closes)."""
     lock = runner.svc.bus.lock(f"cycle:{slot.plan.name}",
                                ttl_s=max(runner.options.cycle_timeout_s * 2, 30))
     try:
@@ -48,7 +59,7 @@ def _decide(runner, slot, run: CycleRun) -> bool:
         run.close("skipped", "another process is running a cycle of this bot")
         return False
     run.lock = lock
-    return run.decide()
+    return run.read()
 
 
 def _release(run: CycleRun) -> None:
@@ -88,7 +99,7 @@ def run_batch(runner, slots, now_ms: int) -> list[CycleResult]:
     plans = [s.plan for s in ready]
     try:
         got = prepare(svc, plans, now_ms, svc.run_ids)
-        agg = aggregates_for(runner, now_ms, plans)
+        agg = aggregates_for(runner, now_ms, plans, got.states)
     except BaseException:  # no cycle of this close can run: free the bots for the next
         for slot in ready:
             slot.busy.release()
@@ -108,15 +119,24 @@ def run_batch(runner, slots, now_ms: int) -> list[CycleResult]:
         run.slot, run.slot_stop = slot, slot.stop
         slot.cycle, slot.run = run.cycle, run
         runs[name] = run
+    acts = _Gate(len(runs), lambda run: _to_act(runner, run))
+    reads = _Gate(len(runs), lambda run: _to_decide(runner, run, acts), then=acts)
+    if not opts.phased:  # each bot on its own: decides right after reading, acts once decided
+        reads.go = lambda run: _decide_job(run, acts)
+        reads.open()
+        acts.open()
     finished: dict[str, Future] = {}
     for name, run in runs.items():
-        slot, done = run.slot, Future()
-        slot.future = finished[name] = done
+        slot = run.slot
+        slot.future = finished[name] = run.done = Future()
         try:
-            pool.submit(_decide_then_act, runner, slot, run, done)
+            pool.submit(_read_job, runner, slot, run, reads)
         except RuntimeError:  # the pool was shut down meanwhile
             run.close("interrupted", "the runner is shutting down")
-            _finish(run, done)
+            reads.stopped(run)
+    stall = min(STALL_S, opts.cycle_timeout_s / 4)
+    reads.wait(stall, deadline)
+    acts.wait(stall, deadline, since=reads.opened_at)  # the decisions began when reads opened
     wait(list(finished.values()), timeout=max(0.0, deadline - time.monotonic()))
     for name, run in runs.items():
         if not finished[name].done():
@@ -129,36 +149,125 @@ def run_batch(runner, slots, now_ms: int) -> list[CycleResult]:
     return results
 
 
-def _finish(run: CycleRun, done: Future) -> None:
+def _finish(run: CycleRun) -> None:
     _release(run)
-    if not done.done():
-        done.set_result(None)
+    if not run.done.done():
+        run.done.set_result(None)
 
 
-def _decide_then_act(runner, slot, run: CycleRun, done: Future) -> None:
-    """Decide now; queue the acting behind the decisions already queued (the pool's queue is
-    first in, first out, so a close's decisions come before its sends without making one
-    slow bot hold the others' sends back)."""
+class _Gate:
+    """Holds each bot of a close between two phases until every bot has finished the first
+    (or the batch opens it): then all go on at once. `then`: the next gate, told at once of
+    a bot that stops here (it failed), so that it waits for no one in vain."""
+
+    def __init__(self, expected: int, go, then: _Gate | None = None):
+        self._lock = threading.Lock()
+        self._left, self._held, self.go, self.then = expected, [], go, then
+        self.opened = threading.Event()
+        self.last = self.opened_at = time.monotonic()  # when a bot last arrived; opened
+        if expected <= 0:
+            self.opened.set()
+
+    def wait(self, stall_s: float, deadline: float, since: float | None = None) -> None:
+        """Until every bot arrived, or none did for `stall_s` since the last did (or since
+        `since`, the phase's start, if later) — the rest are slow: the arrived go on without
+        them — or the deadline; then open."""
+        if since is not None:
+            with self._lock:
+                self.last = max(self.last, since)
+        while not self.opened.is_set():
+            now = time.monotonic()
+            left = min(stall_s - (now - self.last), deadline - now)
+            if left <= 0:
+                break
+            self.opened.wait(left)
+        self.open()
+
+    def arrive(self, run: CycleRun | None) -> None:
+        """`run` finished this phase (None: it goes no further)."""
+        with self._lock:
+            self._left -= 1
+            self.last = time.monotonic()
+            if run is not None and not self.opened.is_set():
+                self._held.append(run)
+                run = None
+            last = self._left <= 0
+        if run is not None:
+            self.go(run)
+        if last:
+            self.open()
+
+    def open(self) -> None:
+        with self._lock:
+            if self.opened.is_set():
+                return
+            self.opened_at = time.monotonic()
+            self.opened.set()
+            held, self._held = self._held, []
+        for run in held:
+            self.go(run)
+
+    def stopped(self, run: CycleRun) -> None:
+        """`run` stops before this gate: it is finished, and no later gate waits for it."""
+        _finish(run)
+        self.arrive(None)
+        if self.then is not None:
+            self.then.arrive(None)
+
+
+def _read_job(runner, slot, run: CycleRun, reads: _Gate) -> None:
+    ok = False
     try:
-        if not _decide(runner, slot, run):
-            _finish(run, done)
-            return
-        if runner._stopping:  # decided, nothing sent yet: a shutdown sends nothing new
-            run.close("interrupted", "the runner is shutting down; nothing was sent")
-            _finish(run, done)
-            return
-        runner.pool.submit(_act, run, done)
-    except RuntimeError as exc:  # the pool was shut down meanwhile
-        run.close("interrupted", f"the runner is shutting down; nothing was sent ({exc})")
-        _finish(run, done)
+        ok = _decide(runner, slot, run)
     except BaseException:
         run.close("error", "the runner failed to run this cycle (see its log)")
-        _finish(run, done)
         raise
+    finally:
+        if ok:
+            reads.arrive(run)
+        else:
+            reads.stopped(run)
 
 
-def _act(run: CycleRun, done: Future) -> None:
+def _to_decide(runner, run: CycleRun, acts: _Gate) -> None:
+    try:
+        runner.pool.submit(_decide_job, run, acts)
+    except RuntimeError as exc:  # the pool was shut down meanwhile
+        run.close("interrupted", f"the runner is shutting down; nothing was sent ({exc})")
+        _finish(run)
+        acts.arrive(None)
+
+
+def _decide_job(run: CycleRun, acts: _Gate) -> None:
+    ok = False
+    try:
+        ok = run.decide_now()
+    except BaseException:
+        run.close("error", "the runner failed to run this cycle (see its log)")
+        raise
+    finally:
+        if ok:
+            acts.arrive(run)
+        else:
+            _finish(run)
+            acts.arrive(None)
+
+
+def _to_act(runner, run: CycleRun) -> None:
+    """Queue the acting (a shutdown meanwhile: nothing is sent)."""
+    if runner._stopping:
+        run.close("interrupted", "the runner is shutting down; nothing was sent")
+        _finish(run)
+        return
+    try:
+        runner.pool.submit(_act, run)
+    except RuntimeError as exc:  # the pool was shut down meanwhile
+        run.close("interrupted", f"the runner is shutting down; nothing was sent ({exc})")
+        _finish(run)
+
+
+def _act(run: CycleRun) -> None:
     try:
         run.act()
     finally:
-        _finish(run, done)
+        _finish(run)

@@ -97,20 +97,34 @@ class CycleRun:
         result.correlation_id = cycle.correlation_id
         self.emit = Emitter(svc.bus, plan.name, plan.exchange.name, cycle.correlation_id)
         self.guards = self.work = None
-        self.failed = self.closed = False
+        self.failed = self.closed = self.ready = False
         self._lock = threading.Lock()
 
     def decide(self) -> bool:
         """The first half; False if the cycle failed (it is then closed)."""
+        return self.read() and self.decide_now()
+
+    def read(self) -> bool:
+        """The first half's reads (`BotCycle.read`); False if the cycle failed (closed)."""
+        def read():
+            self.guards = Guards(self.plan, self.svc.risk, self.svc.clock.now_ms,
+                                 self.breakers)
+            self.work = BotCycle(self.plan, self.svc, self.cycle, self.now, agg=self.agg,
+                                 stop=self.stop, emit=self.emit, guards=self.guards,
+                                 result=self.result, state=self.state, fills=self.fills,
+                                 paused=self.paused)
+            self.ready = self.work.read()
+
+        return self._step(read)
+
+    def decide_now(self) -> bool:
+        """The first half's decisions, when `read` found something to decide."""
+        return self._step(lambda: self.ready and self.work.decide_now())
+
+    def _step(self, fn) -> bool:
         with cycle_context(self.plan.name, self.cycle.correlation_id):
             try:
-                self.guards = Guards(self.plan, self.svc.risk, self.svc.clock.now_ms,
-                                     self.breakers)
-                self.work = BotCycle(self.plan, self.svc, self.cycle, self.now, agg=self.agg,
-                                     stop=self.stop, emit=self.emit, guards=self.guards,
-                                     result=self.result, state=self.state, fills=self.fills,
-                                     paused=self.paused)
-                self.work.decide()
+                fn()
                 return True
             except Exception as exc:  # noqa: BLE001 - the cycle's outcome, not the runner's
                 self._failed(exc)

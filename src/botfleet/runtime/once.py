@@ -51,7 +51,7 @@ def run_once(fleet: str | Path, bots: list[str] | None = None, *, mode: str = "p
     except (CredentialsError, VenueUnreachable) as exc:
         raise OnceError(str(exc)) from None
     runner = FleetRunner(load, conn, bots=[b.name for b in chosen], mode=mode,
-                         options=options or RunnerOptions(reload_every_s=0))
+                         options=options or RunnerOptions(reload_every_s=0, freeze_heap=False))
     try:
         return runner.run_once()
     finally:

@@ -7,6 +7,12 @@ last cycle's latency and the warnings of the last day. Everything comes from the
 database in a fixed number of grouped queries whatever the fleet's size (the overview of
 100 bots must render in well under two seconds).
 
+A cycle's latency is `finished_at - started_at` as the runner recorded them, on the clock it
+trades by (`LATENCY_NOTE`): wall time for live and paper runs, but a replay's simulated time
+(`botfleet paper --replay --speed N` stretches a 5 ms cycle to N x 5 ms). The state database
+keeps no wall time for a cycle, so a replay's latency cannot be told apart or converted here;
+the panel says which clock the figure is on.
+
 Equity is what the runtime records each cycle (`equity_points`: capital + realised PnL +
 open positions at the last price), so PnL here is the change of that curve, fees included.
 """
@@ -28,6 +34,9 @@ BOTS, RUNS, CYCLES, EQUITY = (Bot.__table__, BotRun.__table__, Cycle.__table__,
                               EquityPoint.__table__)
 STATUSES = ("killed", "paused", "circuit open", "error", "running", "stopped", "never ran")
 ALERT_SEVERITIES = ("warning", "critical", "error")
+
+LATENCY_NOTE = ("on the runner's clock: real time for live and paper runs, simulated time "
+                "for a replay (a replay at speed N shows N times the real latency)")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from botfleet.execution import halts
 from botfleet.execution.bookkeeping import AUDIT, CYCLES
 from botfleet.execution.records import CycleRecord
 from botfleet.risk.breaker import BreakerState
+from botfleet.runtime.aggregate import ORDER_TIMES_MS
 from botfleet.runtime.books import BOTS, BotState, StateReader, to_ms
 from botfleet.runtime.controls import PauseInfo, read_paused
 from botfleet.runtime.services import DONE_OUTCOMES
@@ -95,7 +96,9 @@ def prepare(svc, plans, now_ms: int, run_ids: dict[str, int]) -> Prepared:
     todo = [n for n in names if n not in out.done]
     midnight = now_ms - now_ms % 86_400_000
     reader = StateReader(engine)
-    window = max((p.rate_window_ms for p in plans), default=60_000)
+    # order times as far back as the aggregate books want them too, so that they need not
+    # read these bots again (a risk check counts only those within its own window)
+    window = max(max((p.rate_window_ms for p in plans), default=60_000), ORDER_TIMES_MS)
     out.states = reader.read(todo, midnight_ms=midnight, since_ms=now_ms - window)
     out.fills = reader.fills_of(todo)
     out.cycles = _begin(svc, {n: out.candles[n] for n in todo}, ids, run_ids)

@@ -70,6 +70,13 @@ class BotCycle:
 
     # -- the first half ---------------------------------------------------------------------
     def decide(self) -> None:
+        if self.read():
+            self.decide_now()
+
+    def read(self) -> bool:
+        """What the decisions need that may wait on I/O (the exchange's sync, candles, the
+        pause); False when there is nothing to decide (no data). A batch reads for all its
+        bots before any decides, so that no decision shares the interpreter with I/O."""
         plan, svc = self.plan, self.svc
         state = self._state if self._state is not None else self.read_state()
         # fills of resting orders (a stop) since the last close
@@ -77,7 +84,7 @@ class BotCycle:
             state = self.read_state()
             self._fills = None
         fills, reasons = self._fills if self._fills is not None else svc.reader.fills(self.bot)
-        self.trades = trades = round_trips(fills, reasons)
+        self.trades = round_trips(fills, reasons)
         self.kill = svc.killswitch.active_for(self.bot, self.exchange)
         windows = self.windows = {
             p: svc.feed.window(self.exchange, p, plan.timeframe, plan.window, self.now)
@@ -98,13 +105,18 @@ class BotCycle:
             self.result.outcome = "no_data"
             self.result.notes.append(f"no closed candle of {self.result.candle_ms} yet for "
                                      f"{', '.join(incomplete)}")
-            return
+            return False
         self._hold_entries([])  # reads the pause now if the batch did not: no I/O below
+        return True
+
+    def decide_now(self) -> None:
+        """Signals, decisions and risk checks in this process's turn; then the refusals'
+        I/O."""
         self._deferred: list = []
         turn = DECIDING.acquire(timeout=TURN_WAIT_S)
         try:
             t0 = time.perf_counter()
-            decisions = self._decide(plan, state, trades)
+            decisions = self._decide(self.plan, self.state, self.trades)
             self.result.decided = time.perf_counter()
             self.result.decision_s = self.result.decided - t0
         finally:
@@ -156,18 +168,15 @@ class BotCycle:
 
     def _live_models(self):
         """A strategy reading `proba(m)` is answered by the registry's promoted version
-        (`ml.strategy_source.PromotedModels`), pinned on the plan's strategy on first use."""
-        strategy = self.plan.strategy
-        if not getattr(strategy, "model_uses", None):
-            return None
-        pins = dict(getattr(self.plan.config, "model_versions", None) or {})
-        if strategy.model_source is None:
-            from botfleet.ml.strategy_source import PromotedModels
+        (`ml.strategy_source.PromotedModels`), pinned on the plan's strategy on first use;
+        which version serves is asked once a cycle, or taken from the close's batch
+        (`runtime.model_reads`)."""
+        from botfleet.runtime.model_reads import live_source
 
-            strategy.use_models(PromotedModels(self.svc.ledger.engine, pins))
-        elif getattr(strategy.model_source, "pins", pins) != pins:  # a reload changed them
-            strategy.model_source.pins = pins
-        return strategy.model_source
+        source = live_source(self.plan, self.svc.ledger.engine)
+        if hasattr(source, "begin_cycle"):
+            source.begin_cycle(self.now)
+        return source
 
     def views(self, state: BotState, trades, signals: bool = True) -> list[PairView]:
         models = self._live_models() if signals else None

@@ -28,6 +28,7 @@ import numpy as np
 from botfleet.sim import objectives as objs
 from botfleet.sim.objectives import TABLE_METRICS, Objective
 from botfleet.sim.space import MAX_GRID, Space
+from botfleet.sim.trialcount import tick
 
 CACHE_BYTES = 256 << 20  # step cache per process
 
@@ -164,9 +165,11 @@ def _full_chunk(target, combos: list[tuple[int, dict]], start_ms, end_ms,
                 m = evaluate(target, params, start_ms, end_ms).metrics
             except ValueError as exc:
                 out.append((i, None, str(exc)))
+                tick()
                 continue
             keep = {k: float(m[k]) for k in (*TABLE_METRICS, *extra) if k in m}
             out.append((i, keep, None))
+            tick()  # a caller's progress bar (trialcount), also from a forked worker
     return out
 
 
@@ -223,6 +226,7 @@ def grid(target, space: Space, settings: Settings, plugins: dict | None = None
         trials, why = fast_grid(target, combos, settings)
         if trials is not None:
             path = "fast"
+            tick(len(trials))  # one vectorised pass: all at once
         else:
             notes.append(f"full path: {why}")
     if trials is None:

@@ -36,6 +36,7 @@ from botfleet.sim.optimize import (
     store,
 )
 from botfleet.sim.space import Space
+from botfleet.sim.trialcount import counted
 
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
@@ -105,7 +106,7 @@ def _objective(target, space: Space, settings: Settings, objectives, extra):
         values = [o.value(keep) for o in objectives]
         return values[0] if len(values) == 1 else values
 
-    return run
+    return counted(run)  # each finished trial moves a caller's progress bar (trialcount)
 
 
 def suggest(trial, dim):

@@ -23,6 +23,7 @@ from botfleet.strategy.builtins import BUILTINS, FIELDS, Builtin, field
 from botfleet.strategy.errors import ExprError
 from botfleet.strategy.models import MODEL_FUNCS, ModelUse, compile_model_call
 from botfleet.strategy.program import BASE, Program, join, tf_ratio
+from botfleet.strategy.regime import class_code
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class Compiler:
             return self._named(n.name, n)
         if n.name in FIELDS:
             return self.field(n.name)
+        if (code := class_code(n.name)) is not None:  # regime(m) == TREND: strategy.regime
+            return Val("const", "float", const=code)
         if n.name in BUILTINS or n.name in self.registry:
             raise ExprError(f"'{n.name}' is a function: call it, as in {n.name}(…)", n.start,
                             n.end)

@@ -131,8 +131,12 @@ class CompiledStrategy:
                        series)
 
     def latest(self, window: np.ndarray, higher: dict[str, np.ndarray] | None = None) -> dict:
-        """The newest bar's signals (the live path): same program, last element."""
-        return newest(self.signals(window, higher))
+        """The newest bar's signals (the live path): same program, last element; model reads
+        compute only the bars those signals read (`strategy.model_tails`)."""
+        from botfleet.strategy.model_tails import newest_reads
+
+        with newest_reads(self):
+            return newest(self.signals(window, higher))
 
 
 def live_window(base_tf: str, warmup: int, timeframes: list[str]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Model series in the expression language: `proba(m)` and `predict(m)`.
+"""Model series in the expression language: `proba(m)`, `predict(m)` and `regime(m)`.
 
 Why a source object rather than a call into `ml/` at compile time: the same compiled strategy
 must read a model differently by clock. A backtest needs point-in-time values (each bar served
@@ -30,6 +30,7 @@ from botfleet.config.problems import did_you_mean
 from botfleet.strategy import syntax as S
 from botfleet.strategy.builtins import FIELDS
 from botfleet.strategy.errors import ExprError
+from botfleet.strategy.model_tails import read_series
 from botfleet.strategy.program import BASE
 
 # function name -> what it returns
@@ -38,6 +39,8 @@ MODEL_FUNCS = {
              "label) at each bar",
     "predict": "the model's prediction at each bar: P(up) for a classifier, the predicted log "
                "return for a `return` label",
+    "regime": "the regime a `regime` model predicts at each bar: RANGE (0), TREND (1) or "
+              "HIGH_VOL (2), compared as regime(m) == TREND (strategy.regime)",
 }
 
 
@@ -50,8 +53,10 @@ class ModelUse:
 
 
 class ModelSource(Protocol):
-    def series(self, use: ModelUse, candles: np.ndarray) -> np.ndarray:
-        """One float per candle; NaN where no model may answer."""
+    def series(self, use: ModelUse, candles: np.ndarray, newest: int | None = None
+               ) -> np.ndarray:
+        """One float per candle; NaN where no model may answer. `newest`: only that many
+        newest bars are read (`strategy.model_tails`); a source may fill the others freely."""
 
     def notes(self) -> list[str]:
         """What the source had to say since last asked (e.g. "no promoted version")."""
@@ -132,13 +137,14 @@ def compile_model_call(c, n: S.Call):
         raise ExprError(f"model {name!r} predicts on {spec.timeframe} candles and this bot "
                         f"runs on {base_tf}", arg.start, arg.end,
                         f"run the bot on {spec.timeframe}, or declare a model on {base_tf}")
-    if what == "proba" and not spec.label.classifier:
-        raise ExprError(f"model {name!r} predicts a return (label 'return'), not a "
-                        "probability", n.start, n.name_end, f"use predict({name!r})")
+    from botfleet.strategy.regime import check_model_function
+
+    check_model_function(what, name, spec, n)
     use = c.model_uses.get((name, what))
     if use is None:
         use = ModelUse(name, what, spec, model_warmup(spec))
         c.model_uses[(name, what)] = use
     program = c.program
     return c.step(("model", what, name, spec.spec_hash), "float", use.warmup,
-                  lambda s, d, u=use: resolve(program.model_source).series(u, d[BASE]))
+                  lambda s, d, u=use: read_series(resolve(program.model_source), u,
+                                                  d[BASE]))
