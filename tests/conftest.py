@@ -28,6 +28,29 @@ def _loopback_only(host, *args, **kwargs):
 socket.getaddrinfo = _loopback_only
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _module_logging_restored():
+    """A module's fixtures that set logging up (a Telegram world at DEBUG) leave nothing
+    behind for the next module."""
+    from botfleet.obs.logs import snapshot_logging
+
+    restore = snapshot_logging()
+    yield
+    restore()
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """Every test that installs botfleet's logging (directly or through a CLI command) gets the
+    process's logging back as it was: no JSON handler on stderr, no root level or quieted
+    library levels left to the tests after it."""
+    from botfleet.obs.logs import snapshot_logging
+
+    restore = snapshot_logging()
+    yield
+    restore()
+
+
 @pytest.fixture
 def write(tmp_path: Path):
     """write("bots.d/a.yaml", text) -> path; dedents text, creates folders."""
@@ -99,5 +122,16 @@ def venue(candles):
 
     market = MarketData.from_arrays({SYM: {"1h": candles}}, clock=Clock(T0))
     srv = BinanceServer(market, fills=FILLS, order_limit=0).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server():
+    """The runtime tests' simulator (test_runtime_helpers.venue: a seeded synthetic market,
+    clock at its T0) for one test; a module that defines its own `server` keeps it."""
+    from test_runtime_helpers import venue as synthetic_venue
+
+    srv = synthetic_venue()
     yield srv
     srv.stop()

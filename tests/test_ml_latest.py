@@ -11,7 +11,7 @@ import pytest
 from ml_fixtures import real, spec
 
 from botfleet.config.ml import model_spec
-from botfleet.ml.features import FeatureError, latest_plan, latest_row
+from botfleet.ml.features import FeatureError, feature_block, feature_names, latest_plan, latest_row
 from botfleet.ml.latest import latest_rows
 
 
@@ -69,6 +69,48 @@ def test_features_the_stacked_path_leaves_to_each_bot_are_unchanged():
     c = real("SOL/USDT", 3000)
     got, want = _both([c[:2800], c[:2900], c[:2901]], s)
     np.testing.assert_array_equal(got, want)
+
+
+def _sequence_spec(algorithm: str, length: int):
+    return model_spec({**_default_spec().raw,
+                       "algorithm": {"name": algorithm, "params": {"seq_len": length}}})
+
+
+@pytest.mark.parametrize(("algorithm", "length"), [("lstm", 32), ("transformer", 5)])
+def test_sequence_windows_stack_and_equal_each_bots_window(algorithm, length):
+    s = _sequence_spec(algorithm, length)
+    c = real("ETH/USDT", 3000)
+    rng = np.random.default_rng(5)
+    cuts = [*rng.integers(600, len(c), 40), 1000, 1001, 1002, 1003]  # every 4h phase
+    gap = np.delete(c[:1500], 1480)
+    off_grid = c[:1700].copy()
+    off_grid["ts"] += 60_000
+    tails = [c[: int(t)] for t in cuts] + [gap, off_grid, c[:40], c[:3]]
+    got, want = _both(tails, s)
+    width = len(feature_names(_default_spec()))
+    assert got.shape == (len(tails), length * width)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.isfinite(got[: len(cuts)]).all()
+
+
+def test_a_sequence_window_is_feature_blocks_window_oldest_row_first():
+    """The flattened window has `feature_block`'s columns for the sequence spec, and each of
+    its seq_len rows is the tree spec's row of that bar (window features only: indicators
+    settle to within 1e-6 on a tail, not 1e-12)."""
+    feats = [f for f in _default_spec().raw["features"] if f["type"] != "indicator"]
+    s = model_spec({**_default_spec().raw, "features": feats,
+                    "algorithm": {"name": "lstm", "params": {"seq_len": 6}}})
+    flat = model_spec({**s.raw, "algorithm": _default_spec().raw["algorithm"]})
+    c = real("BTC/USDT", 2600)
+    tails = [c[:2400], c[:2401], c[:2598]]
+    got = latest_rows(tails, s, latest_plan(s, settle=2))
+    for tail, row in zip(tails, got, strict=True):
+        block = feature_block(tail, s)
+        assert len(block.names) == len(row)
+        np.testing.assert_allclose(row, block.values[-1], rtol=0, atol=1e-12)
+        rows = feature_block(tail, flat).values[-6:]
+        np.testing.assert_allclose(row.reshape(6, -1), rows, rtol=0, atol=1e-12)
 
 
 def test_a_wrong_feature_fails_as_on_the_one_bot_path():

@@ -12,7 +12,6 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from test_runtime_helpers import (
     HOUR,
     T0,
@@ -23,7 +22,6 @@ from test_runtime_helpers import (
     find_close,
     load,
     runner,
-    venue,
     write_fleet,
 )
 
@@ -32,13 +30,6 @@ from botfleet.orders import OrderStatus, OrderType, Reason, Side
 from botfleet.risk.store import RiskStore
 
 BOTFLEET = str(Path(sys.executable).with_name("botfleet"))
-
-
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
 
 
 def test_a_cycle_enters_protects_and_exits_with_one_correlation_id(tmp_path, server):

@@ -14,7 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from test_runtime_helpers import (
     HOUR,
     T0,
@@ -30,13 +29,6 @@ from test_runtime_helpers import (
 from botfleet.orders import OrderStatus
 
 BOTFLEET = str(Path(sys.executable).with_name("botfleet"))
-
-
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
 
 
 def _cycles(ledger, bot: str) -> list[tuple[str, str | None]]:

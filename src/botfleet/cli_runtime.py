@@ -87,7 +87,10 @@ def _bots(fleet, names: list[str] | None, mode: str) -> list:
 
 
 def _options(once: bool, deadline: float, timeout: float, workers: int, reload_every: float,
-             until_ms: int | None = None):
+             until_ms: int | None = None, freeze: bool = True):
+    """`freeze`: keep start()'s objects out of later collections (a long run's speed); not
+    for one cycle, nor for a replay, whose clock already runs while the runner starts: the
+    full collection before freezing would cost it simulated hours at high speeds."""
     from botfleet.runtime.runner import RunnerOptions
 
     if workers < 1 or deadline < 0 or timeout <= 0 or reload_every < 0:
@@ -96,7 +99,7 @@ def _options(once: bool, deadline: float, timeout: float, workers: int, reload_e
     return RunnerOptions(workers=workers, cycle_timeout_s=timeout,
                          shutdown_deadline_s=deadline,
                          reload_every_s=0 if once else reload_every, until_ms=until_ms,
-                         notify=not once)
+                         notify=not once, freeze_heap=freeze and not once)
 
 
 def _metrics(fleet, runner, port: int | None):
@@ -214,7 +217,8 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
                f"at {speed:g}x")
     try:
         _run(load, venue_connection(server, load.fleet, chosen), chosen, "paper",
-             _options(once, deadline, timeout, workers, reload_every, until_ms=t1), once,
+             _options(once, deadline, timeout, workers, reload_every, until_ms=t1,
+                      freeze=False), once,
              metrics_port)
     finally:
         server.stop()

@@ -166,14 +166,49 @@ def task_runner(kind: str) -> Any:
     return ThreadPoolTaskRunner(max_workers=POLICIES[kind].workers)
 
 
+def fleet_name_of(path: Any) -> str | None:
+    """The `name:` of the fleet file at `path` (a file or a folder with fleet.yaml), read
+    without loading the fleet; None when there is none to read (the flow itself then fails
+    with the reason)."""
+    import yaml
+
+    if not isinstance(path, str | Path):
+        return None
+    file = Path(path) / "fleet.yaml" if Path(path).is_dir() else Path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _fleet_tags(kind: str) -> Callable:
+    """A flow-run hook: a run started outside a deployment (`botfleet run`, the lab, a plain
+    call) gets the tags a deployment's run carries (`botfleet`, `fleet:<name>`, `job:<kind>`),
+    so a fleet's runs can be told from another fleet's. A deployment's run has them: no call."""
+
+    def tag_fleet(flow_obj: Any, flow_run: Any, state: Any) -> None:
+        name = fleet_name_of((flow_run.parameters or {}).get("fleet"))
+        have = list(flow_run.tags or [])
+        missing = [t for t in (MANAGED_TAG, fleet_tag(name), f"job:{kind}")
+                   if t not in have] if name else []
+        if missing:
+            with get_client(sync_client=True) as client:
+                client.update_flow_run(flow_run.id, tags=[*have, *missing])
+
+    return tag_fleet
+
+
 def job_flow(kind: str, **options: Any) -> Callable:
-    """Decorator: the Prefect flow `botfleet-<kind>`, its result persisted as JSON."""
+    """Decorator: the Prefect flow `botfleet-<kind>`, its result persisted as JSON, its runs
+    tagged with their fleet however they are started."""
     policy = POLICIES[kind]
     settings = {"name": "botfleet-main" if kind == "main" else flow_name(kind),
                 "description": DESCRIPTIONS.get(kind, ""), "retries": 0,
                 "timeout_seconds": policy.flow_timeout_s, "persist_result": True,
                 "result_serializer": "json", "log_prints": True,
-                "task_runner": task_runner(kind), **options}
+                "task_runner": task_runner(kind), "on_running": [_fleet_tags(kind)], **options}
 
     def wrap(fn: Callable) -> Any:
         return flow(**settings)(fn)
@@ -476,13 +511,16 @@ def run_main(fleet_path: str, *, data_dir: str | None, download: bool = True,
     return state.is_completed(), where
 
 
-def bot_runs(bot: str, *, limit: int = 20) -> list[dict[str, Any]]:
+def bot_runs(bot: str, *, fleet: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """The newest task runs that worked on `bot` (every flow names its per-bot tasks
     '<what> <bot>': 'cycle btc-trend', 'backtest btc-trend'), each with its flow run and
-    where the Prefect UI shows it: the control panel's view of a bot's Prefect runs."""
+    where the Prefect UI shows it: the control panel's view of a bot's Prefect runs.
+    Two fleets can have a bot of the same name: with `fleet`, only the task runs of flow runs
+    tagged `fleet:<fleet>` (every flow run of `job_flow` is) are returned."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterId,
+        FlowRunFilterTags,
         TaskRunFilter,
         TaskRunFilterName,
     )
@@ -493,6 +531,8 @@ def bot_runs(bot: str, *, limit: int = 20) -> list[dict[str, Any]]:
     with get_client(sync_client=True) as client:
         tasks = [t for t in client.read_task_runs(
             task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=f" {bot}")),
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[fleet_tag(fleet)]))
+            if fleet else None,
             sort=TaskRunSort.EXPECTED_START_TIME_DESC, limit=limit * 3)
             if t.name.endswith(f" {bot}")][:limit]
         ids = list({t.flow_run_id for t in tasks if t.flow_run_id})

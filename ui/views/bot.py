@@ -44,7 +44,7 @@ if row is not None:
     c[1].metric("Equity", money(row.equity))
     c[2].metric("PnL today", money(row.pnl_today, sign=True))
     c[3].metric("PnL total", money(row.pnl_total, sign=True))
-    c[4].metric("Latency, runner clock", duration_ms(row.latency_ms),
+    c[4].metric("Cycle latency", duration_ms(row.latency_ms),
                 help=f"The last cycle's duration {LATENCY_NOTE}.")
     for note in filter(None, [row.status.kill, *row.status.breakers, row.status.halted,
                               row.paused_by and f"paused by {row.paused_by}"]):
@@ -159,7 +159,7 @@ st.subheader("Recent cycles")
 cycles = recent_cycles(ctx.state_url, name, limit=30)
 st.dataframe(pd.DataFrame([{"started (UTC)": when(c["started"]),
                             "candle": when(c["candle_ms"]) if c["candle_ms"] else "-",
-                            "outcome": c["outcome"], "latency ms (runner clock)": c["latency_ms"],
+                            "outcome": c["outcome"], "latency ms": c["latency_ms"],
                             "correlation id": c["correlation_id"], "error": mask(c["error"] or "")}
                            for c in cycles]) if cycles else pd.DataFrame({"": ["none"]}),
              hide_index=True, width="stretch", key="bot_cycles")
@@ -170,7 +170,7 @@ else:
     from botfleet.orchestration import bot_runs
 
     try:
-        runs = bot_runs(name, limit=20)
+        runs = bot_runs(name, fleet=ctx.fleet.name, limit=20)
         st.dataframe(pd.DataFrame([{"task": r["task"], "state": r["state"],
                                     "start (UTC)": when(r["start"]) if r["start"] else "-",
                                     "seconds": r["seconds"], "flow run": r["flow_run"],

@@ -37,13 +37,13 @@ def board() -> None:
         "PnL 7d": money(r.pnl_7d, sign=True), "PnL total": money(r.pnl_total, sign=True),
         "positions": ", ".join(f"{k} {v}" for k, v in r.status.positions.items()) or "flat",
         "orders": r.status.open_orders, "last cycle (UTC)": when(r.status.last_cycle_at),
-        "cycle latency (runner clock)": duration_ms(r.latency_ms), "outcome": r.status.outcome or "-",
+        "cycle latency": duration_ms(r.latency_ms), "outcome": r.status.outcome or "-",
         "mode": r.status.mode, "exchange": r.status.exchange,
     } for r in rows])
     st.dataframe(colour_states(table), hide_index=True, width="stretch", key="overview_table",
                  height=min(38 + 35 * max(len(rows), 1), 900),
                  column_config={"alerts": st.column_config.TextColumn(width="medium"),
-                                "cycle latency (runner clock)": st.column_config.TextColumn(
+                                "cycle latency": st.column_config.TextColumn(
                                     help=f"The last cycle's duration {LATENCY_NOTE}.")})
     st.caption(f"Read {when(pd.Timestamp.now('UTC').to_pydatetime())} UTC from the state "
                "database.")

@@ -180,15 +180,17 @@ class Bookkeeping:
         return _cycle(row, bot)
 
     def end_cycle(self, cycle: CycleRecord | str, outcome: str = "ok",
-                  error: str | None = None) -> CycleRecord:
+                  error: str | None = None, *, wall_ms: int | None = None) -> CycleRecord:
         """Close a cycle (by record or correlation id) with its outcome, e.g. ok, error,
-        skipped."""
+        skipped; `wall_ms`, its real duration, is what the panel shows as latency (a replay's
+        own clock runs faster than real time)."""
         correlation_id = cycle if isinstance(cycle, str) else cycle.correlation_id
         text(outcome, f"cycle {correlation_id}: outcome", 32)
         with self._write() as conn:
             row = conn.execute(CYCLES.update().where(
                 CYCLES.c.correlation_id == correlation_id).values(
-                finished_at=self.now(), outcome=outcome, error=error).returning(*CYCLES.c)).first()
+                finished_at=self.now(), outcome=outcome, error=error,
+                wall_ms=wall_ms).returning(*CYCLES.c)).first()
             if row is None:
                 raise LedgerError(f"no cycle with correlation id {correlation_id!r}")
             name = conn.execute(sa.select(BOTS.c.name).where(BOTS.c.id == row.bot_id)).scalar()

@@ -17,6 +17,8 @@ served for the bars it touches until they leave the memo or the process restarts
 - bots on the same pair and window share one computation (and one row of the learner call);
 - a strategy reading two bars (`crosses_above(proba(m), x)`) computes one new bar per close,
   the other is the one computed at the previous close, bit for bit what was served then;
+- a regime model's bar is kept as its three class probabilities, so `regime(m)` (the most
+  probable class) and `proba(m, 'TREND')` of the same bar come from one prediction;
 - the runtime's batch (`prime`) fills the memo for every bot of a close with one learner call
   per version; each bot's own read (`Served.values`) then finds its bars there, and computes
   (one learner call, its own bars) only what the batch did not cover.
@@ -80,18 +82,24 @@ class Served:
         if not todo:
             return
         x = self.model.latest_matrix([c[: t + 1] for c, t in todo.values()])
-        values = self.model.predict(x)
+        if self.model.spec.label.multiclass:
+            values = [tuple(p) for p in self.model.class_proba(x).tolist()]
+        else:
+            values = self.model.predict(x).tolist()
         with self.lock:
             self.rows += len(todo)
             self.calls += 1
-            for k, v in zip(todo, values.tolist(), strict=True):
+            for k, v in zip(todo, values, strict=True):
                 self.memo[k] = v
                 self.memo.move_to_end(k)
             while len(self.memo) > MEMO_SIZE:
                 self.memo.popitem(last=False)
 
-    def values(self, candles: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """Predictions for bars lo..hi-1 of `candles`, from the memo where it has them."""
+    def values(self, candles: np.ndarray, lo: int, hi: int,
+               klass: int | None = None) -> np.ndarray:
+        """Predictions for bars lo..hi-1 of `candles`, from the memo where it has them; of a
+        regime model the class code (the most probable class, as `LoadedModel.predict`), or
+        with `klass` that class's probability."""
         c = np.asarray(candles, dtype=CANDLE_DTYPE)
         keys = [self.key(c, t) for t in range(lo, hi)]
         got = self.lookup(keys)
@@ -100,7 +108,10 @@ class Served:
         if todo:
             self.compute(todo)
             got = self.lookup(keys)
-        return np.array(got, dtype=float)
+        if not self.model.spec.label.multiclass:
+            return np.array(got, dtype=float)
+        probs = np.array(got, dtype=float).reshape(len(got), 3)
+        return np.argmax(probs, axis=1).astype(float) if klass is None else probs[:, klass]
 
 
 _LOADED: OrderedDict[tuple, Served] = OrderedDict()

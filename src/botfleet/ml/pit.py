@@ -21,6 +21,7 @@ from botfleet.config.ml import ModelSpec
 from botfleet.data.candles import CANDLE_DTYPE, timeframe_ms
 from botfleet.ml.dataset import make_dataset
 from botfleet.ml.features import feature_block
+from botfleet.ml.output import learner_output
 from botfleet.ml.train import ModelError, fit, predict_scores
 
 MIN_TRAIN_SAMPLES = 50
@@ -46,6 +47,7 @@ class PitSeries:
     proba: np.ndarray  # P(up) (or predicted return) per bar; NaN where no model served
     version: np.ndarray  # int: index into `windows` of the model serving each bar, -1 if none
     windows: list[PitWindow] = field(default_factory=list)
+    classes: np.ndarray | None = None  # [bars, 3] P(RANGE, TREND, HIGH_VOL): regime models
 
 
 def _as_dict(candles, spec: ModelSpec, pair: str | None) -> tuple[dict[str, np.ndarray], str]:
@@ -77,6 +79,8 @@ def proba_series(candles, spec: ModelSpec, *, retrain_every: int, pair: str | No
     proba = np.full(n, np.nan)
     version = np.full(n, -1, dtype=np.int64)
     out = PitSeries(target, ts, proba, version)
+    if spec.label.multiclass:
+        out.classes = np.full((n, 3), np.nan)
     if n == 0:
         return out
     if first_bar is None:
@@ -101,7 +105,11 @@ def proba_series(candles, spec: ModelSpec, *, retrain_every: int, pair: str | No
         else:
             est = fit(spec, ds.X[train], ds.y[train], ds.columns, threads=threads,
                       start=ds.start[train], end=ds.end[train])
-            proba[s:e] = predict_scores(spec, est, x_target[s:e])
+            if out.classes is not None:  # the class code is the most probable class
+                out.classes[s:e] = learner_output(spec, est, x_target[s:e])
+                proba[s:e] = np.argmax(out.classes[s:e], axis=1).astype(float)
+            else:
+                proba[s:e] = predict_scores(spec, est, x_target[s:e])
             version[s:e] = k
             trained = True
         out.windows.append(PitWindow(
@@ -138,6 +146,10 @@ def registered_series(candles: np.ndarray, state, name: str, *,
         loaded = load_version(reg.engine, name, v.version)
         x = feature_block(c, loaded.spec).values[bars]
         out.proba[bars] = loaded.predict(x)
+        if loaded.spec.label.multiclass:
+            if out.classes is None:
+                out.classes = np.full((len(c), 3), np.nan)
+            out.classes[bars] = loaded.class_proba(x)
         out.version[bars] = len(out.windows)
         out.windows.append(PitWindow(int(bars[0]), int(bars[-1]), int(ts[bars[0]]), True, 0,
                                      v.train_start_ms, v.train_end_ms, v.data_end_ms,

@@ -1,4 +1,5 @@
-"""Who answers a strategy's `proba(m)` / `predict(m)` (see `botfleet.strategy.models`).
+"""Who answers a strategy's `proba(m)` / `predict(m)` / `regime(m)` / `proba(m, 'TREND')` (see
+`botfleet.strategy.models`).
 
 `PitModels` is the backtest answer: walk-forward predictions from `ml.pit.proba_series`, a new
 model every `retrain` period of the model's YAML, each trained only on labels that resolved
@@ -122,7 +123,8 @@ class PitModels:
         return hit
 
     def series(self, use, candles: np.ndarray, newest: int | None = None) -> np.ndarray:
-        return self.pit(use, candles).proba
+        hit = self.pit(use, candles)
+        return hit.proba if use.klass is None else hit.classes[:, use.klass]
 
 
 @dataclass
@@ -234,7 +236,7 @@ class PromotedModels:
         if got is None or len(c) == 0:
             return out
         first, lo = span(len(c), use.warmup, newest)
-        out[lo:] = got.values(c, lo, len(c))
+        out[lo:] = got.values(c, lo, len(c), use.klass)
         out[first:lo] = out[lo]
         return out
 

@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -187,6 +187,10 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+def _ours(handler: logging.Handler) -> bool:
+    return getattr(handler, "botfleet", False)
+
+
 def _own(handler: logging.Handler) -> logging.Handler:
     handler.addFilter(ContextFilter())
     handler.addFilter(MaskingFilter())
@@ -232,6 +236,36 @@ def _masked_thread_hook(args: threading.ExceptHookArgs) -> None:
 
 
 _CLI: dict[str, Any] = {"json": None, "level": None}
+_LEVELLED: set[str] = set(QUIET)  # the loggers install_logging has given a level
+
+
+def snapshot_logging() -> Callable[[], None]:
+    """What `install_logging` changes, saved: botfleet's handlers on the root, the root's
+    level, the levels of the loggers it sets, the exception hooks and the command line's
+    overrides. Calling the returned function puts them back, closing botfleet's handlers made
+    since (a test, or an embedding application, that sets logging up for a while and must not
+    leave JSON lines on stderr for the rest of the process). Other handlers are their owners'
+    business (a test runner's capture comes and goes by itself)."""
+    root = logging.getLogger()
+    known = logging.Logger.manager.loggerDict
+    handlers, level = list(root.handlers), root.level
+    levels = {n: lg.level for n, lg in known.items() if isinstance(lg, logging.Logger)}
+    hooks, cli = (sys.excepthook, threading.excepthook), dict(_CLI)
+
+    def restore() -> None:
+        for handler in [h for h in root.handlers if h not in handlers and _ours(h)]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in [h for h in handlers if h not in root.handlers and _ours(h)]:
+            root.addHandler(handler)
+        root.setLevel(level)
+        for name in _LEVELLED:
+            if name in levels or name in known:
+                logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
+        sys.excepthook, threading.excepthook = hooks
+        _CLI.update(cli)
+
+    return restore
 
 
 def set_cli_overrides(*, json: bool | None = None, level: str | None = None) -> None:
@@ -266,7 +300,7 @@ def install_logging(fleet: Any = None, *, json: bool | None = None, level: str |
         rotating.setFormatter(JsonFormatter())
         handlers.append(_own(rotating))
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "botfleet", False)]:
+    for old in [h for h in root.handlers if _ours(h)]:
         root.removeHandler(old)
         old.close()
     for new in handlers:
@@ -274,6 +308,7 @@ def install_logging(fleet: Any = None, *, json: bool | None = None, level: str |
     root.setLevel(root_level)
     for name, lvl in {**QUIET, **settings.levels}.items():
         logging.getLogger(name).setLevel(_check_level(lvl, f"logging.levels.{name}"))
+        _LEVELLED.add(name)
     mask_foreign_handlers()
     install_record_masking()
     sys.excepthook = _masked_excepthook

@@ -175,7 +175,10 @@ class CycleRun:
                                     event.detail)
                         self.emit.breaker(event)
             finally:
-                self.svc.ledger.end_cycle(self.cycle, result.outcome, result.error)
+                wall_ms = round((time.perf_counter() - result.started) * 1000) \
+                    if result.started else None
+                self.svc.ledger.end_cycle(self.cycle, result.outcome, result.error,
+                                          wall_ms=wall_ms)
                 self.emit.flush()
                 result.finished = time.perf_counter()
                 if result.decided is None:

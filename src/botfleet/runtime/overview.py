@@ -7,11 +7,10 @@ last cycle's latency and the warnings of the last day. Everything comes from the
 database in a fixed number of grouped queries whatever the fleet's size (the overview of
 100 bots must render in well under two seconds).
 
-A cycle's latency is `finished_at - started_at` as the runner recorded them, on the clock it
-trades by (`LATENCY_NOTE`): wall time for live and paper runs, but a replay's simulated time
-(`botfleet paper --replay --speed N` stretches a 5 ms cycle to N x 5 ms). The state database
-keeps no wall time for a cycle, so a replay's latency cannot be told apart or converted here;
-the panel says which clock the figure is on.
+A cycle's latency is its real duration (`cycles.wall_ms`, measured by the runner on the wall
+clock), not `finished_at - started_at`: those are on the clock the runner trades by, which for
+a replay is simulated time (`botfleet paper --replay --speed N` stretches a 5 ms cycle to
+N x 5 ms). Rows written before the column existed fall back to the two times (`LATENCY_NOTE`).
 
 Equity is what the runtime records each cycle (`equity_points`: capital + realised PnL +
 open positions at the last price), so PnL here is the change of that curve, fees included.
@@ -35,8 +34,8 @@ BOTS, RUNS, CYCLES, EQUITY = (Bot.__table__, BotRun.__table__, Cycle.__table__,
 STATUSES = ("killed", "paused", "circuit open", "error", "running", "stopped", "never ran")
 ALERT_SEVERITIES = ("warning", "critical", "error")
 
-LATENCY_NOTE = ("on the runner's clock: real time for live and paper runs, simulated time "
-                "for a replay (a replay at speed N shows N times the real latency)")
+LATENCY_NOTE = ("in real time, as the runner measured it (cycles recorded before botfleet "
+                "kept that: the runner's own clock, which a replay runs faster than real time)")
 
 
 @dataclass
@@ -141,9 +140,8 @@ def fleet_overview(state_url: str | sa.Engine, fleet=None, *, now_ms: int | None
                     newest_run, RUNS.c.id == newest_run.c.id)) if r.stopped_at is None}
             newest = sa.select(CYCLES.c.bot_id, sa.func.max(CYCLES.c.id).label("id")).group_by(
                 CYCLES.c.bot_id).subquery()
-            latency = {ids[c.bot_id]: _ms(c.finished_at) - _ms(c.started_at)
-                       for c in conn.execute(sa.select(CYCLES).join(
-                           newest, CYCLES.c.id == newest.c.id)) if c.finished_at}
+            latency = {ids[c.bot_id]: _latency_ms(c) for c in conn.execute(sa.select(CYCLES).join(
+                newest, CYCLES.c.id == newest.c.id)) if c.finished_at}
         risk = RiskStore(engine, migrate=False)
         events = risk.events(since_ms=now - DAY_MS, limit=1000)
     finally:
@@ -202,6 +200,12 @@ def equity_curve(state_url: str, bot: str, *, since_ms: int | None = None
         engine.dispose()
 
 
+def _latency_ms(c) -> int:
+    """A finished cycle's latency: its wall time, or for rows older than `wall_ms` the span
+    on the runner's clock."""
+    return c.wall_ms if c.wall_ms is not None else _ms(c.finished_at) - _ms(c.started_at)
+
+
 def recent_cycles(state_url: str, bot: str, limit: int = 50) -> list[dict]:
     """The bot's newest cycles: when, the candle, outcome, error, correlation id, latency."""
     engine = state_engine(state_url)
@@ -211,11 +215,10 @@ def recent_cycles(state_url: str, bot: str, limit: int = 50) -> list[dict]:
                 BOTS.c.name == bot).order_by(CYCLES.c.id.desc()).limit(limit)
             out = []
             for c in conn.execute(q):
-                done = _ms(c.finished_at)
                 out.append({"started": _ms(c.started_at), "candle_ms": c.candle_ms,
                             "outcome": c.outcome or "running", "error": c.error,
                             "correlation_id": c.correlation_id,
-                            "latency_ms": done - _ms(c.started_at) if done else None})
+                            "latency_ms": _latency_ms(c) if c.finished_at else None})
             return out
     finally:
         engine.dispose()

@@ -7,10 +7,16 @@ starting at once on a fresh database do not both create the tables:
 - PostgreSQL: `pg_advisory_xact_lock` (taken in `migrations/env.py`), DDL is transactional;
 - SQLite: `BEGIN IMMEDIATE` (the pysqlite driver is put in manual-transaction mode for that, the
   recipe SQLAlchemy documents), which also makes SQLite's DDL transactional.
+Within one process the database lock is not enough: Alembic keeps the running migration in
+module-level proxies (`alembic.context`, `alembic.op`), so two threads migrating at once, even
+two different databases, overwrite each other's. `upgrade` therefore holds `_MIGRATING`, one
+lock for the process, around everything, taken before the database's lock (a thread never waits
+for it while holding SQLite's write lock).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +43,7 @@ if TYPE_CHECKING:  # Alembic costs 0.4 s to import: only migrations load it (not
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 30
+_MIGRATING = threading.Lock()
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:
@@ -136,7 +143,7 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> str | None:
 
     engine, owned = _with_engine(target)
     try:
-        with transaction(engine, write=True) as conn:
+        with _MIGRATING, transaction(engine, write=True) as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             try:

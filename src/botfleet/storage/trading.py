@@ -30,6 +30,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -100,6 +101,9 @@ class Cycle(Base):
     finished_at: Mapped[datetime | None] = mapped_column(TS)
     outcome: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    # the duration on the wall clock: started/finished are on the runner's clock, which a
+    # replay runs faster than real time (migration 0006)
+    wall_ms: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_cycles_bot_id_key", "bot_id", "key"),)
 

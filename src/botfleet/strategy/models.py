@@ -36,7 +36,8 @@ from botfleet.strategy.program import BASE
 # function name -> what it returns
 MODEL_FUNCS = {
     "proba": "the probability of the model's positive class (a direction or triple-barrier "
-             "label) at each bar",
+             "label) at each bar; proba(m, 'TREND') a regime model's probability of that class "
+             "(RANGE, TREND or HIGH_VOL)",
     "predict": "the model's prediction at each bar: P(up) for a classifier, the predicted log "
                "return for a `return` label",
     "regime": "the regime a `regime` model predicts at each bar: RANGE (0), TREND (1) or "
@@ -47,9 +48,18 @@ MODEL_FUNCS = {
 @dataclass(frozen=True)
 class ModelUse:
     name: str  # the model's name in the fleet
-    what: str  # "proba" or "predict"
+    what: str  # "proba", "predict", "regime", or "proba:TREND" (a regime class's probability)
     spec: Any  # botfleet.config.ml.ModelSpec
     warmup: int  # bars before the model's features are all valid (and settled)
+
+    @property
+    def klass(self) -> int | None:
+        """The regime class whose probability the series is (its column in the model's class
+        probabilities), None for the model's one-number output."""
+        from botfleet.config.ml import REGIME_CLASSES
+
+        _, _, name = self.what.partition(":")
+        return REGIME_CLASSES[name] if name else None
 
 
 class ModelSource(Protocol):
@@ -100,23 +110,38 @@ def model_warmup(spec) -> int:
     return max(need for need, _ in latest_plan(spec, settle=SETTLE))
 
 
-def compile_model_call(c, n: S.Call):
-    """`proba(m)` / `predict(m)` for the compiler `c`: checked here against the fleet's models;
-    the values come from the program's model source at run time."""
-    what = n.name
-    if len(n.args) != 1 or n.kwargs:
-        raise ExprError(f"{what}() takes one argument: a model's name", n.start, n.end,
-                        f"e.g. {what}('eth-direction')")
-    arg = n.args[0]
+def text_argument(c, arg: S.Node) -> str | None:
+    """What a model's name or a regime class may be written as: a bare name that is not a
+    parameter, a source or a field (`proba(eth-direction)` reads naturally), or a text
+    constant; None for anything else."""
     if isinstance(arg, S.Name) and not (arg.name in c.params or arg.name in c.sources
                                         or arg.name in FIELDS):
-        name = arg.name
+        return arg.name
+    v = c.node(arg)
+    return v.const if v.kind == "const" and v.dtype == "str" else None
+
+
+def compile_model_call(c, n: S.Call):
+    """`proba(m)` / `predict(m)` / `regime(m)` / `proba(m, 'TREND')` for the compiler `c`:
+    checked here against the fleet's models; the values come from the program's model source
+    at run time."""
+    what = n.name
+    if what == "proba" and len(n.args) == 2 and not n.kwargs:
+        from botfleet.strategy.regime import class_argument
+
+        klass = class_argument(c, n.args[1])
+    elif len(n.args) != 1 or n.kwargs:
+        raise ExprError(f"{what}() takes one argument: a model's name", n.start, n.end,
+                        f"e.g. {what}('eth-direction')" + (
+                            ", or proba('market-regime', 'TREND') for a regime class"
+                            if what == "proba" else ""))
     else:
-        v = c.node(arg)
-        if v.kind != "const" or v.dtype != "str":
-            raise ExprError(f"{what}() needs a model's name (text), not a series or number",
-                            arg.start, arg.end, f"e.g. {what}('eth-direction')")
-        name = v.const
+        klass = None
+    arg = n.args[0]
+    name = text_argument(c, arg)
+    if name is None:
+        raise ExprError(f"{what}() needs a model's name (text), not a series or number",
+                        arg.start, arg.end, f"e.g. {what}('eth-direction')")
     if c.tf != BASE:
         raise ExprError(f"{what}() reads the model on the bot's own timeframe; it cannot be "
                         "computed '@' another one", n.start, n.end,
@@ -139,7 +164,9 @@ def compile_model_call(c, n: S.Call):
                         f"run the bot on {spec.timeframe}, or declare a model on {base_tf}")
     from botfleet.strategy.regime import check_model_function
 
-    check_model_function(what, name, spec, n)
+    check_model_function(what, name, spec, n, klass)
+    if klass is not None:
+        what = f"proba:{klass}"
     use = c.model_uses.get((name, what))
     if use is None:
         use = ModelUse(name, what, spec, model_warmup(spec))
