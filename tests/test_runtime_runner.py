@@ -48,11 +48,11 @@ def test_a_crashing_bot_does_not_stop_its_neighbours(tmp_path, server):
         "good1": bot_yaml("good1"), "good2": bot_yaml("good2", "ETH/USDT"),
         "bad": bot_yaml("bad", "SOL/USDT", "crash"),
         "unfit": bot_yaml("unfit", "XRP/USDT", extra=(
-            "fills: {entry_order: {type: limit, offset: 0.1%}}\n"))}, plugins=True))
+            "sizing: {method: volatility_target, value: 10%}\n"))}, plugins=True))
     run = runner(fleet, server, until_ms=T0 + 4 * HOUR)
     run.start()
     # a configuration the runner cannot trade: that bot is reported and left out
-    assert "fills.entry_order type limit" in run.problems["unfit"]
+    assert "sizing method volatility_target needs 'target'" in run.problems["unfit"]
     assert set(run.slots) == {"good1", "good2", "bad"}
     server.clock.set_speed(7200, start_ms=T0 + 60_000)  # a close every half second
     started = time.monotonic()

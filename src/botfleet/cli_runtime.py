@@ -87,10 +87,9 @@ def _bots(fleet, names: list[str] | None, mode: str) -> list:
 
 
 def _options(once: bool, deadline: float, timeout: float, workers: int, reload_every: float,
-             until_ms: int | None = None, freeze: bool = True):
-    """`freeze`: keep start()'s objects out of later collections (a long run's speed); not
-    for one cycle, nor for a replay, whose clock already runs while the runner starts: the
-    full collection before freezing would cost it simulated hours at high speeds."""
+             until_ms: int | None = None, on_started=None):
+    """The heap is frozen for a long run's speed, not for one cycle (it would only cost the
+    cycle a full collection); `on_started` starts a replay's clock once the bots are up."""
     from botfleet.runtime.runner import RunnerOptions
 
     if workers < 1 or deadline < 0 or timeout <= 0 or reload_every < 0:
@@ -99,7 +98,8 @@ def _options(once: bool, deadline: float, timeout: float, workers: int, reload_e
     return RunnerOptions(workers=workers, cycle_timeout_s=timeout,
                          shutdown_deadline_s=deadline,
                          reload_every_s=0 if once else reload_every, until_ms=until_ms,
-                         notify=not once, freeze_heap=freeze and not once)
+                         notify=not once, freeze_heap=not once,
+                         on_started=on_started)
 
 
 def _metrics(fleet, runner, port: int | None):
@@ -208,7 +208,9 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
     if speed <= 0:
         fail("--speed must be above 0", 2)
     try:
-        server, t0, t1 = recorded_venue(load.fleet, chosen, folder, days=days, speed=speed,
+        # the clock stands at the start until the runner is up (on_started below), so the
+        # replay's first hours are not spent starting the bots
+        server, t0, t1 = recorded_venue(load.fleet, chosen, folder, days=days, speed=None,
                                         start_ms=parse_time(start, "--start") if start else None)
     except LookupError as exc:
         fail(str(exc), 2)
@@ -218,7 +220,8 @@ def paper(bots: list[str] | None = BOTS_ARG, fleet: Path | None = FLEET_OPT,
     try:
         _run(load, venue_connection(server, load.fleet, chosen), chosen, "paper",
              _options(once, deadline, timeout, workers, reload_every, until_ms=t1,
-                      freeze=False), once,
+                      on_started=lambda: server.market.clock.set_speed(speed)),
+             once,
              metrics_port)
     finally:
         server.stop()

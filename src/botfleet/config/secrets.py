@@ -12,7 +12,7 @@ where the provider can be managed from botfleet):
   file can sit next to the fleet and even be committed, and the key is all that must be
   provisioned; managed with `botfleet secrets set/list/rm` without the value ever echoed;
 - `prefect`: a Prefect Secret block of that name (`Secret.load(name).get()`), for fleets run
-  by Prefect workers. This is the one import of Prefect outside `orchestration.py`: it is
+  by Prefect workers. This is the one import of Prefect outside `orchestration/`: it is
   lazy, and only a fleet that chooses the provider pays for it.
 
 Every value handed out is registered with `obs.masking`, so it is masked in every log line,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from botfleet.execution import halts
@@ -207,20 +208,23 @@ class Executor:
             "amount": rec.amount, "price": rec.price, "client_order_id": rec.client_id}))
 
     # -- cancelling --------------------------------------------------------------------------
-    def cancel(self, client_id: str) -> OrderRecord:
+    def cancel(self, client_id: str, *, expire: str | None = None) -> OrderRecord:
         """Cancel an order. One never sent is cancelled at once; one whose fate is unknown is
         looked up first (and cancelled by a later `sync` once found); a cancel whose answer is
-        lost is settled by the next look-up."""
+        lost is settled by the next look-up. `expire`: the bot's own time limit ran out (an
+        entry unfilled after its bars): the reason goes into the order's events and the order
+        ends `expired` rather than `cancelled`, as the backtest records it."""
         with order_context(client_id):
-            return self._cancel(client_id)
+            return self._cancel(client_id, expire)
 
-    def _cancel(self, client_id: str) -> OrderRecord:
+    def _cancel(self, client_id: str, expire: str | None = None) -> OrderRecord:
         rec = self.ledger.get(client_id)
         if rec is None:
             raise UnknownOrder(f"no order with client order id {client_id!r} in the ledger")
         if rec.done:
             return rec
-        rec = self.ledger.cancel_requested(client_id)
+        rec = self.ledger.cancel_requested(
+            client_id, detail={"reason": "expired", "why": expire} if expire else None)
         if rec.done:
             return rec
         self.probe("cancel", rec)
@@ -228,12 +232,12 @@ class Executor:
             rec = self.sync_.resolve(rec, source="lookup")
             if rec.status not in LIVE:
                 return rec
-        rec = self._cancel_live(rec)
+        rec = self._cancel_live(rec, expire is not None)
         if rec.done:
             self._count(rec)
         return rec
 
-    def _cancel_live(self, rec: OrderRecord) -> OrderRecord:
+    def _cancel_live(self, rec: OrderRecord, expire: bool = False) -> OrderRecord:
         try:
             xo = self.broker.cancel(rec.symbol, rec.client_id)
         except NotFound:  # not open any more: see how it ended
@@ -241,6 +245,8 @@ class Executor:
         except BrokerError:
             return rec  # the answer is lost or the exchange is away: the next sync looks
         self.probe("cancelled", rec)
+        if expire and xo.status is S.CANCELED:  # cancelled by us because its time was up
+            return self.sync_.absorb(rec, replace(xo, status=S.EXPIRED), source="expire")
         return self.sync_.absorb(rec, xo, source="cancel")
 
     def _final(self, rec: OrderRecord) -> OrderRecord:

@@ -4,7 +4,12 @@ process. The rules are the backtest kernel's (`sim.kernel._asset_signals`, docs/
 - an exit signal beats an entry of the same direction on the same bar; the time limit exits
   a position held that many bars (the entry bar counts);
 - an entry while flat waits out the cooldown (bars after the last exit), adds to a position
-  only below `max_entries`, and is never sent while an earlier entry is still working;
+  only below `max_entries`, and is never sent while an earlier entry is still working; a new
+  entry the other way (or a reversal) replaces a resting limit/stop entry;
+- entries are the fill model's `entry_order` (market, limit, stop, stop-limit; `entries`),
+  priced from the signal bar's close and sized at their own price; an exit signal while flat
+  cancels a resting entry of its direction, an exit of a position cancels a resting add
+  (the kernel's `place_exit`); expiry after `expire` bars is `entries.expire_working`'s;
 - a short entry needs a market that allows shorts (spot does not);
 - protection of an open position is a resting stop order at the tighter of the stop-loss and
   the armed trailing stop, moved only towards the price (`protection`).
@@ -26,6 +31,7 @@ import numpy as np
 from botfleet.data.candles import timeframe_ms
 from botfleet.execution.broker import Market
 from botfleet.orders import Order, OrderType, Position, Reason, Side
+from botfleet.runtime.entries import entry_price, is_entry, resting_entries
 from botfleet.runtime.sizing import Size, entry_notional, size_entry
 from botfleet.runtime.timing import candle_open_before
 
@@ -74,16 +80,26 @@ class PairView:
 class Decisions:
     intents: list[Intent] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cancels: list[tuple[str, str]] = field(default_factory=list)  # (client id, why): entries
 
 
 def _order(symbol: str, side: Side, amount: Decimal, reason: Reason, *, type=OrderType.MARKET,
-           stop: Decimal | None = None, reduce_only: bool = False, ts: int = 0) -> Order:
-    return Order("", symbol, side, type, amount, None, stop, reduce_only, reason, ts)
+           stop: Decimal | None = None, reduce_only: bool = False, ts: int = 0,
+           price: Decimal | None = None) -> Order:
+    return Order("", symbol, side, type, amount, price, stop, reduce_only, reason, ts)
 
 
-def _stops_of(pair: PairView) -> tuple[str, ...]:
-    return tuple(o.client_id for o in pair.working if o.type in (OrderType.STOP,
-                                                                    OrderType.STOP_LIMIT))
+def _protective(pair: PairView) -> list[Order]:
+    """The resting stops that protect the position (a stop entry is not one of them)."""
+    return [o for o in pair.working if o.reduce_only and o.type in (OrderType.STOP,
+                                                                    OrderType.STOP_LIMIT)]
+
+
+def _stops_of(pair: PairView, d: int = 0) -> tuple[str, ...]:
+    """The protective stops, and with `d` the resting adds in the position's direction that
+    an exit voids (the kernel's `place_exit`)."""
+    adds = [o for o in resting_entries(pair.working) if d and o.side == Side(d)]
+    return tuple(o.client_id for o in _protective(pair) + adds)
 
 
 def _atr(candles: np.ndarray, period: int) -> np.ndarray:
@@ -146,8 +162,16 @@ def decide(plan, pairs: list[PairView], *, candle_ms: int, equity: Decimal, cash
             else:
                 out.intents.append(Intent(f"exit:{pair.symbol}", _order(
                     pair.symbol, Side(-d), held, reason, reduce_only=True, ts=candle_ms),
-                    f"{reason.label} exit", _stops_of(pair)))
+                    f"{reason.label} exit", _stops_of(pair, d)))
                 exiting = True
+        dropped = {c for i in out.intents if i.order.symbol == pair.symbol for c in i.cancel}
+        if d == 0:
+            for o in resting_entries(pair.working):
+                if sig["exit_long"] if o.side == Side.BUY else sig["exit_short"]:
+                    why = (f"{pair.symbol}: an exit signal cancels the working "
+                           f"{o.type.name.lower()} entry")
+                    out.cancels.append((o.client_id, why))
+                    dropped.add(o.client_id)
         reverse = (es if d > 0 else el) if d != 0 else False
         adds = (el if d > 0 else es) if d != 0 else False
         if d == 0:
@@ -164,7 +188,11 @@ def decide(plan, pairs: list[PairView], *, candle_ms: int, equity: Decimal, cash
             out.notes.append(f"{pair.symbol}: short entry signal ignored (shorts are not "
                              "allowed on this market)")
             continue
-        if any(not o.reduce_only and o.type == OrderType.MARKET for o in pair.working):
+        entries = [o for o in pair.working if is_entry(o) and o.client_id not in dropped]
+        replaces = tuple(o.client_id for o in entries)
+        if any(o.type == OrderType.MARKET for o in entries) or (entries and (
+                d == direction or (d == 0 and any(o.side == Side(direction)
+                                                  for o in entries)))):
             out.notes.append(f"{pair.symbol}: entry signal ignored: an entry is still working")
             continue
         if d == 0 and pair.last_exit_ms is not None and strategy.cooldown:
@@ -176,14 +204,19 @@ def decide(plan, pairs: list[PairView], *, candle_ms: int, equity: Decimal, cash
         if d != 0 and direction != d and not exiting:
             out.intents.append(Intent(f"exit:{pair.symbol}", _order(
                 pair.symbol, Side(-d), held, Reason.REVERSE, reduce_only=True, ts=candle_ms),
-                "reverse", _stops_of(pair)))
-        size = _size(plan, pair, equity, cash, kelly)
+                "reverse", _stops_of(pair, d)))
+        ep = entry_price(plan.fills, pair.close, pair.price, direction, pair.rules.tick)
+        size = _size(plan, pair, equity, cash, kelly, ep.ref)
         if size.refused:
             out.notes.append(f"{pair.symbol}: entry not sent: {size.refused}")
             continue
+        at = "" if ep.type == OrderType.MARKET else \
+            f" {ep.type.name.lower()} at {ep.price if ep.stop is None else ep.stop}"
         out.intents.append(Intent(f"entry:{pair.symbol}", _order(
-            pair.symbol, Side(direction), size.amount, Reason.SIGNAL, ts=candle_ms),
-            f"entry {'long' if direction > 0 else 'short'}, value {size.notional:.2f}"))
+            pair.symbol, Side(direction), size.amount, Reason.SIGNAL, ts=candle_ms,
+            type=ep.type, price=ep.price, stop=ep.stop),
+            f"entry {'long' if direction > 0 else 'short'}{at}, value {size.notional:.2f}",
+            replaces))
     return out
 
 
@@ -199,7 +232,8 @@ def _stop_fraction(stop_loss, pair: PairView) -> Decimal | None:
     return stop_loss.atr_multiple * dec(atr) / pair.close
 
 
-def _size(plan, pair: PairView, equity: Decimal, cash: Decimal, kelly: Decimal | None) -> Size:
+def _size(plan, pair: PairView, equity: Decimal, cash: Decimal, kelly: Decimal | None,
+          price: Decimal) -> Size:
     from botfleet.runtime.sizing import volatility_fraction
     from botfleet.sim.metrics import periods_per_year
 
@@ -213,7 +247,7 @@ def _size(plan, pair: PairView, equity: Decimal, cash: Decimal, kelly: Decimal |
         vol = volatility_fraction(sizing, pair.candles["close"], periods_per_year(plan.timeframe))
     notional, base = entry_notional(sizing, equity, stop_fraction=stop, vol_fraction=vol,
                                     kelly=kelly)
-    return size_entry(notional, base, pair.price, cash, plan.taker_fee, pair.rules)
+    return size_entry(notional, base, price, cash, plan.taker_fee, pair.rules)
 
 
 def protection(plan, pair: PairView) -> tuple[Intent | None, tuple[str, ...]]:
@@ -224,7 +258,7 @@ def protection(plan, pair: PairView) -> tuple[Intent | None, tuple[str, ...]]:
     replaced only by a tighter one or when the position's size changed: a stop never moves
     away from the price."""
     stops = plan.strategy.stops
-    working = [o for o in pair.working if o.type in (OrderType.STOP, OrderType.STOP_LIMIT)]
+    working = _protective(pair)
     pos = pair.position
     if pos.amount == 0:
         return None, tuple(o.client_id for o in working)  # orphans of a closed position

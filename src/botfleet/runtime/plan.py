@@ -1,8 +1,8 @@
 """A bot ready to cycle: its configuration turned, once, into the objects a cycle uses.
 
 Built per bot and separately, so one bot whose configuration cannot be turned into a running
-bot (a risk limit that needs a capital the fleet does not declare, an entry order type the
-live path does not send) is reported and left out while the others start. A hot reload
+bot (a risk limit that needs a capital the fleet does not declare, a sizing its strategy
+cannot give) is reported and left out while the others start. A hot reload
 builds new plans the same way and swaps them in at each bot's next cycle; `fingerprint`
 says whether anything a cycle reads changed.
 """
@@ -16,7 +16,6 @@ from decimal import Decimal
 
 from botfleet.config.model import BotConfig, ExchangeConfig, Fleet
 from botfleet.data.candles import timeframe_ms
-from botfleet.orders import OrderType
 from botfleet.risk.breaker import BreakerConfig
 from botfleet.risk.engine import RiskEngine
 from botfleet.sim.bots import bot_capital, fill_model_for
@@ -104,10 +103,6 @@ def build_plan(fleet: Fleet, bot: BotConfig, strategy) -> BotPlan:
         if problems:
             raise PlanError(f"bot {bot.name} ({bot.source}): sizing: {'; '.join(problems)}")
     fills = fill_model_for(fleet, bot)
-    if fills.entry_type != OrderType.MARKET:
-        raise PlanError(f"bot {bot.name} ({bot.source}): fills.entry_order type "
-                        f"{fills.entry_type.name.lower()}: the fleet runner sends market "
-                        "entries only; remove entry_order (backtests keep it)")
     try:
         engine = RiskEngine.for_bot(fleet, bot)
     except ValueError as exc:

@@ -25,6 +25,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ class RunnerOptions:
     # once started, the garbage collector skips what start() built (until shutdown); a
     # runner that runs one cycle and stops gains nothing from it and pays a full collection
     freeze_heap: bool = True
+    # called once the runner has started, before its first close: a replay starts its
+    # simulator's clock here, so the runner's start-up costs it no simulated time
+    on_started: Callable[[], None] | None = None
     phased: bool = True  # a close's bots all read, then all decide, then all act (`batch`)
 
 
@@ -225,6 +229,8 @@ class FleetRunner:
         down within the deadline."""
         if not self.started:
             self.start()
+        if self.options.on_started is not None:
+            self.options.on_started()
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         if install_signals:

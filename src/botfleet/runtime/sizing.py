@@ -4,7 +4,7 @@ Same methods and formulas, in Decimal at the edges: a notional from the bot's eq
 signal bar's close (`percent_equity`, `volatility_target`, `risk_per_trade`, `kelly`), a fixed
 quote amount, or a fixed base amount; the notional becomes an amount at the reference price
 the order will be valued at (the forming bar's open for a market order, as the backtest
-converts at the fill bar's open), shrunk to what the bot's cash covers with the taker fee,
+converts at the fill bar's open; a limit or stop entry's own price), shrunk to what the bot's cash covers with the taker fee,
 truncated to the lot step, and refused below the exchange's minimum amount or notional.
 Backtest and live differ only where they must: the backtest knows the fill bar's open when it
 sizes, the live path knows the open of the bar forming as it sends.

@@ -26,6 +26,7 @@ from botfleet.risk.decision import Decision, refusal_event
 from botfleet.risk.kill import kill_actions
 from botfleet.runtime.books import BotState, bot_book, performance
 from botfleet.runtime.decide import Intent, PairView, dec, decide, protection
+from botfleet.runtime.entries import expire_working, resting_entries
 from botfleet.runtime.sizing import kelly_fraction
 from botfleet.runtime.trades import round_trips
 
@@ -60,6 +61,7 @@ class BotCycle:
         self.kill = None
         self.send_errors = 0
         self.allowed: list[Intent] = []
+        self.cancels: list[tuple[str, str]] = []
         self.prices: dict[str, Decimal] = {}
         self.closes: dict[str, Decimal] = {}
 
@@ -81,6 +83,9 @@ class BotCycle:
         state = self._state if self._state is not None else self.read_state()
         # fills of resting orders (a stop) since the last close
         if (state.working or self._state is None) and self.executor.sync():
+            state = self.read_state()
+            self._fills = None
+        if resting_entries(state.working) and self._expire(state):
             state = self.read_state()
             self._fills = None
         fills, reasons = self._fills if self._fills is not None else svc.reader.fills(self.bot)
@@ -108,6 +113,17 @@ class BotCycle:
             return False
         self._hold_entries([])  # reads the pause now if the batch did not: no I/O below
         return True
+
+    def _expire(self, state: BotState) -> bool:
+        """Cancel the resting entries whose `expire` bars are over, before deciding (the
+        kernel expires an entry after its last bar's fill attempt, before that bar's
+        signals); True if any was."""
+        notes = expire_working(self.plan, self.executor, self.svc.ledger, state.working,
+                               self.result.candle_ms)
+        for note in notes:
+            log.info("%s", note)
+        self.result.notes.extend(notes)
+        return bool(notes)
 
     def decide_now(self) -> None:
         """Signals, decisions and risk checks in this process's turn; then the refusals'
@@ -142,6 +158,7 @@ class BotCycle:
         decisions = decide(plan, self.views(state, trades), candle_ms=self.result.candle_ms,
                            equity=equity, cash=state.cash(plan.capital), kelly=kelly)
         self.result.notes.extend(decisions.notes)
+        self.cancels = decisions.cancels
         intents = decisions.intents
         if self.kill is not None and self.kill.flattens:  # the flattening closes them
             intents = [i for i in intents if not i.order.reduce_only]
@@ -263,9 +280,14 @@ class BotCycle:
             self.send_kill()
         if self.result.outcome == "no_data":
             return
+        for client_id, why in self.cancels:  # resting entries an exit signal cancels
+            self._check_stop()
+            rec = self.executor.cancel(client_id)
+            log.info("%s: %s", why, rec.status.name.lower())
+            self.result.notes.append(why)
         self.send(self.allowed)
         state, trades = self.state, self.trades
-        if self.result.orders:  # what this cycle's orders changed (fills in their answers)
+        if self.result.orders or self.cancels:  # what this cycle changed (fills in answers)
             state = self.read_state()
             trades = round_trips(*self.svc.reader.fills(self.bot))
         sent = len(self.result.orders)
