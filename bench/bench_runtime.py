@@ -32,12 +32,14 @@ Measured, over `--ticks` 4h closes after `--warm` warm-up closes:
 
     .venv/bin/python bench/bench_runtime.py [--bots 100] [--ticks 30] [--warm 3]
         [--workers 8] [--redis redis://127.0.0.1:6379/0] [--trials 20] [--no-turns]
-        [--before] [--explain]
+        [--before] [--locks-each] [--explain]
 
 `--before` runs the runner as it was before issue 7's fixes: each bot reads, decides and acts
 on its own (`RunnerOptions(phased=False)`) and the heap is not frozen (`freeze_heap=False`):
 the peer for the default. `--no-turns` lets the bots decide at the same time (no
-`runtime.work.DECIDING` turns). `--explain` probes every phase of every tick
+`runtime.work.DECIDING` turns). `--locks-each`: each bot takes its `cycle:<bot>` lock in its
+own read job, one round trip each, as before the close took them in one batch (the peer for
+`runtime.batch._take_locks`; with `--redis` the locks are on Redis). `--explain` probes every phase of every tick
 (`runtime_explain.py`: wall and CPU time per call, GC pauses) and tells the slowest ticks'
 and the slowest decisions' breakdown; the probes cost a few microseconds a call.
 """
@@ -201,6 +203,25 @@ def kill_propagation(runner, fleet_path: Path, trials: int) -> list[float]:
     return out
 
 
+def lock_each_bot() -> None:
+    """The close's locks as they were taken before the batch: each bot in its read job."""
+    from botfleet.runtime import batch
+
+    read = batch._decide
+
+    def lock_then_read(runner, slot, run):
+        lock = runner.svc.bus.lock(f"cycle:{slot.plan.name}",
+                                   ttl_s=max(runner.options.cycle_timeout_s * 2, 30))
+        if lock.acquire():
+            run.lock = lock
+        else:
+            run.locked_out = True
+        return read(runner, slot, run)
+
+    batch._take_locks = lambda runner, runs: None
+    batch._decide = lock_then_read
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bots", type=int, default=100)
@@ -215,6 +236,9 @@ def main() -> None:
     ap.add_argument("--before", action="store_true",
                     help="the runner as it was before issue 7's fixes (no phases, no heap "
                          "freeze): the peer for the default")
+    ap.add_argument("--locks-each", action="store_true",
+                    help="one cycle-lock round trip per bot, in its read job (the peer for "
+                         "the close's batch of locks)")
     ap.add_argument("--explain", action="store_true",
                     help="probe the phases of every tick (runtime_explain) and tell the "
                          "slowest tick's and the slowest decisions' breakdown")
@@ -231,6 +255,8 @@ def main() -> None:
                 raise AssertionError("never acquired")
 
         work.DECIDING = _NoTurn()
+    if args.locks_each:
+        lock_each_bot()
     if args.explain:
         sys.path.insert(0, str(Path(__file__).parent))
         import runtime_explain

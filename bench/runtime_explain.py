@@ -98,6 +98,8 @@ def install() -> None:
     _wrap(batch, "prepare", "prepare (batch state reads, cycles opened)")
     _wrap(tick, "_begin", "cycle records opened (1 txn)")
     _wrap(batch, "aggregates_for", "aggregates (fleet/exchange books)")
+    if hasattr(batch, "_take_locks"):  # absent in a runtime that locks bot by bot
+        _wrap(batch, "_take_locks", "cycle locks (all bots, one round trip)")
     _wrap(batch, "_decide", "read job (cycle lock + reads)", run_bot)
     _wrap(cycle.CycleRun, "read", "cycle read (guards + reads)")
     _wrap(work.BotCycle, "read", "bot read")
@@ -210,6 +212,9 @@ def summary(ticks: list[tuple[float, float, list]]) -> list[str]:
         for e in _in(t0, t1):
             per[e[0]] += e[4] - e[3]
         per["GC pauses"] = sum(g[2] - g[1] for g in _gcs(t0, t1))
+        reads = [e[4] for e in _in(t0, t1) if e[0] == "read job (cycle lock + reads)"]
+        if reads:  # a span, not a sum: the close's start to the last bot's reads done
+            per["reads phase span (tick start -> last read)"] = max(reads) - t0
         for k, v in per.items():
             rows[k].append(v * 1000)
     out = ["phase per tick, wall summed over threads (ms): p50 / max"]

@@ -80,16 +80,17 @@ def test_both_backends_offer_every_protocol_method_with_its_signature():
 
     from botfleet.bus import api
     from botfleet.bus.memory_cache import MemoryCache
-    from botfleet.bus.memory_lock import MemoryLock
+    from botfleet.bus.memory_lock import MemoryLock, MemoryLocks
     from botfleet.bus.memory_pubsub import MemoryPubSub
     from botfleet.bus.memory_stream import MemoryEventStream
     from botfleet.bus.redis_cache import RedisCache
-    from botfleet.bus.redis_lock import RedisLock
+    from botfleet.bus.redis_lock import RedisLock, RedisLocks
     from botfleet.bus.redis_pubsub import RedisPubSub
     from botfleet.bus.redis_stream import RedisEventStream
     from botfleet.bus.subscription import QueueSubscription
 
     pairs = {api.Cache: (MemoryCache, RedisCache), api.Lock: (MemoryLock, RedisLock),
+             api.Locks: (MemoryLocks, RedisLocks),
              api.PubSub: (MemoryPubSub, RedisPubSub),
              api.EventStream: (MemoryEventStream, RedisEventStream),
              api.Subscription: (QueueSubscription,)}

@@ -10,7 +10,7 @@ import time
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from test_runtime_helpers import HOUR, T0, bot_yaml, find_close, load, runner, venue, write_fleet
+from test_runtime_helpers import HOUR, T0, bot_yaml, find_close, load, runner, write_fleet
 from typer.testing import CliRunner
 
 from botfleet.bus import CONTROL_CHANNEL, open_bus
@@ -128,13 +128,6 @@ def test_refused_attempts_are_kept_apart_and_the_kill_switch_audits_itself(url):
 
 
 # -- the runtime ------------------------------------------------------------------------------
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
-
-
 def test_a_paused_bot_sends_no_entries_but_still_exits(tmp_path, server, monkeypatch):
     monkeypatch.setenv("RT_KEY", "k")
     monkeypatch.setenv("RT_SECRET", "s")

@@ -13,14 +13,21 @@ from test_ml_strategy import entry_of
 
 from botfleet.config.ml import REGIME_CLASSES
 from botfleet.ml.dataset import make_dataset
-from botfleet.ml.features import feature_block
+from botfleet.ml.features import feature_block, lookback
 from botfleet.ml.labels import make_labels
 from botfleet.ml.output import learner_output
 from botfleet.ml.predict import load_promoted
 from botfleet.ml.regime import evaluate_regime, regime_labels, vol_threshold
 from botfleet.ml.registry import ModelRegistry
 from botfleet.ml.strategy_source import PitModels, PromotedModels
-from botfleet.ml.train import ModelError, fit, predict_scores, train_version
+from botfleet.ml.train import (
+    ModelError,
+    fit,
+    predict_scores,
+    train_version,
+    warmup_bars,
+    window_candles,
+)
 from botfleet.strategy.declarative import compile_entry
 from botfleet.strategy.errors import StrategyError
 
@@ -123,6 +130,28 @@ def test_training_needs_every_regime_in_the_window():
     keep = ds.y != REGIME_CLASSES["TREND"]
     with pytest.raises(ModelError, match="no TREND label"):
         fit(s, ds.X[keep], ds.y[keep], ds.columns)
+
+
+def test_a_training_window_starts_labelled_and_its_labels_stop_at_the_horizon():
+    """The warm-up behind a regime model's window covers its label's threshold history: the
+    window's first bar is a sample, and every label equals the full history's label."""
+    full = pair_candles(3000)
+    s = rspec(train={"window": "60d", "holdout": "20d", "embargo": 6},
+              features=[{"type": "returns", "horizons": [1, 4, 24]},
+                        {"type": "volatility", "windows": [24]}])
+    h = 12
+    assert warmup_bars(s) >= 240 + h > 3 * lookback(s)  # the label, not the features, sets it
+    end_ms = int(full["BTC/USDT"]["ts"][2500])  # later candles exist and must not be read
+    ds = make_dataset(window_candles(full, s, end_ms), s)
+    first = end_ms - s.train_window_s * 1000
+    for pair, c in full.items():
+        mine = (ds.start >= first) & (ds.pair == pair)
+        assert int(ds.start[mine].min()) == first, pair  # no NaN-dropped head
+        at = np.searchsorted(c["ts"], ds.start[mine])
+        np.testing.assert_array_equal(ds.y[mine], regime_labels(c, s.label)[at])
+        np.testing.assert_array_equal(ds.end[mine], c["ts"][at + h])  # h bars ahead, no more
+        assert int(ds.end[mine].max()) == end_ms  # the newest label ends at the window's end
+    assert train_version(s, full, end_ms=end_ms).train_range[0] == first
 
 
 def test_backtest_regime_is_point_in_time_and_compares_with_class_names(tmp_path):

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_runtime_helpers import HOUR, T0, bot_yaml, find_close, load, runner, venue, write_fleet
+from test_runtime_helpers import HOUR, T0, bot_yaml, find_close, load, runner, write_fleet
 
 from botfleet.obs import metrics as m
 from botfleet.obs.instrument import mismatch_type, timed_request
@@ -36,13 +36,6 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
 
 def value(samples, name: str, **labels) -> float | None:
     return samples.get((name, frozenset(labels.items())))
-
-
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@ other's runs (the session's real Prefect server, prefect_fixtures.py)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+from prefect.utilities.hashing import file_hash
 
 from botfleet.orchestration import bot_runs, fleet_name_of, job_flow, job_task
 
@@ -22,6 +25,27 @@ def tiny(fleet: str, bot: str) -> dict:
     return {"bot": bot}
 
 
+def broken_hook(flow_obj, flow_run, state) -> None:
+    raise RuntimeError("a hook of someone else's")
+
+
+@job_flow("reconcile", on_running=[broken_hook])
+def hooked(fleet: str) -> str:
+    return fleet
+
+
+class Records(logging.Handler):
+    """The messages Prefect's flow-run and engine loggers emit (hooks are logged on the
+    engine's while the run starts)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _fleet(folder, name: str):
     folder.mkdir()
     (folder / "fleet.yaml").write_text(f"kind: fleet\nversion: 1\nname: {name}\n",
@@ -36,10 +60,25 @@ def test_a_bots_runs_are_those_of_its_fleet(prefect_server, tmp_path, monkeypatc
     tag = uuid.uuid4().hex[:8]
     bot, one, two = f"btc-{tag}", f"one-{tag}", f"two-{tag}"
     a, b = _fleet(tmp_path / "a", one), _fleet(tmp_path / "b", two)
-    states = [tiny(fleet=str(a), bot=bot, return_state=True),
-              tiny(fleet=str(b / "fleet.yaml"), bot=bot, return_state=True),
-              tiny(fleet=str(a / "fleet.yaml"), bot=bot, return_state=True)]
+    records = Records()
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.engine")]
+    for one_logger in loggers:
+        one_logger.addHandler(records)
+    try:
+        states = [tiny(fleet=str(a), bot=bot, return_state=True),
+                  tiny(fleet=str(b / "fleet.yaml"), bot=bot, return_state=True),
+                  tiny(fleet=str(a / "fleet.yaml"), bot=bot, return_state=True)]
+        assert hooked(fleet=str(a), return_state=True).is_completed()
+    finally:
+        for one_logger in loggers:
+            one_logger.removeHandler(records)
     assert all(s.is_completed() for s in states)
+    # tagging logs nothing; another hook's failure is still logged
+    assert any("Finished in state Completed" in m for m in records.messages), records.messages
+    hook_lines = [m for m in records.messages if "hook" in m.lower()]
+    assert len(hook_lines) == 2 and "'broken_hook'" in hook_lines[1], hook_lines
+    assert "An error was encountered while running hook" in hook_lines[1]
+    assert tiny.version == file_hash(__file__)  # the flow's own file, not the decorator's
 
     with get_client(sync_client=True) as client:
         first = client.read_flow_run(states[0].state_details.flow_run_id)

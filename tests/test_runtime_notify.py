@@ -4,9 +4,8 @@ place) reaches a real local webhook through Apprise."""
 
 from __future__ import annotations
 
-import pytest
 from notify_servers import webhook  # noqa: F401
-from test_runtime_helpers import bot_yaml, load, runner, venue, write_fleet
+from test_runtime_helpers import bot_yaml, load, runner, write_fleet
 
 NOTIFIER = """\
 kind: notifier
@@ -18,13 +17,6 @@ routes:
   - events: [kill_switch]
     channels: [hook]
 """
-
-
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
 
 
 def _fleet(tmp_path):

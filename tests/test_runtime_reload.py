@@ -10,7 +10,6 @@ import threading
 import time
 from decimal import Decimal
 
-import pytest
 from test_runtime_helpers import (
     HOUR,
     T0,
@@ -19,18 +18,10 @@ from test_runtime_helpers import (
     find_close,
     load,
     runner,
-    venue,
     write_fleet,
 )
 
 from botfleet.bus import open_bus
-
-
-@pytest.fixture
-def server():
-    srv = venue()
-    yield srv
-    srv.stop()
 
 
 def _notes(since_ms: int) -> list:

@@ -4,6 +4,7 @@
     bus.cache.set("ticker:binance:BTC/USDT", {"bid": "64000.1"}, ttl_s=5)
     with bus.lock(f"cycle:{bot}", ttl_s=300):  # LockBusy if the last cycle still runs
         ...
+    taken = bus.locks.acquire_many([bus.lock(f"cycle:{b}", 300) for b in bots])  # 1 round trip
     bus.pubsub.publish(CONTROL_CHANNEL, {"cmd": "pause", "bot": bot})
     bus.events.append(Event(TRADES_CLOSED, "trade_closed", {"pnl": Decimal("12.5")}))
     for event in bus.events.read("notifier", "notifier-1", count=100, block_ms=1000): ...
@@ -11,7 +12,7 @@
 See docs/bus.md for what each piece is for and what it guarantees.
 """
 
-from botfleet.bus.api import Cache, EventStream, Lock, Message, PubSub, Subscription
+from botfleet.bus.api import Cache, EventStream, Lock, Locks, Message, PubSub, Subscription
 from botfleet.bus.errors import (
     BusConfigError,
     BusConnectionError,
@@ -40,5 +41,5 @@ __all__ = [
     "KILL_SWITCH_CHANNEL", "NOTIFICATIONS", "ORDERS_PLACED", "RISK_ALERTS", "TOPICS",
     "TRADES_CLOSED", "TRADES_OPENED", "Bus", "BusConfigError", "BusConnectionError",
     "BusError", "BusValueError", "Cache", "Event", "EventStream", "Lock", "LockBusy",
-    "Message", "PubSub", "Subscription", "open_bus",
+    "Locks", "Message", "PubSub", "Subscription", "open_bus",
 ]

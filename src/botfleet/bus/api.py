@@ -1,4 +1,5 @@
-"""The four small interfaces of the bus; each has a Redis and an in-process implementation.
+"""The bus's small interfaces (cache, locks, pub/sub, events); each has a Redis and an
+in-process implementation.
 
 Callers type against these protocols and get an implementation from `open_bus(url)`, so a bot
 runs the same code with `storage.cache: memory://` (one process, nothing to install) and with
@@ -43,6 +44,19 @@ class Lock(Protocol):
     def held(self) -> bool: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
+
+
+class Locks(Protocol):
+    """Lock holders, and many of them taken or freed in one round trip: a close of 100 bots
+    takes 100 `cycle:<bot>` locks, and on Redis one round trip each was most of the close's
+    read phase. `acquire_many`/`release_many` do for each lock exactly what its own
+    `acquire`/`release` would (same TTL, token and owner check), each lock on its own (not
+    all or none), and answer which, in order. They take only holders this object made
+    (`lock`): another bus's lock could live on another server."""
+
+    def lock(self, name: str, ttl_s: float) -> Lock: ...
+    def acquire_many(self, locks: Sequence[Lock]) -> list[bool]: ...
+    def release_many(self, locks: Sequence[Lock]) -> list[bool]: ...
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,15 @@ def start(value: object) -> str:
         raise BusValueError(f"create_group: start must be 'earliest' (every retained event) "
                             f"or 'latest' (only events appended from now on), got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def own_locks(owner, locks, what: str) -> list:
+    """`locks` as a list if every one was made by `owner` (a batch runs on one connection and
+    one lock table); else a BusValueError naming the first stranger, before anything is
+    taken or freed."""
+    out = list(locks)
+    for i, lock in enumerate(out):
+        if getattr(lock, "_owner", None) is not owner:
+            raise BusValueError(f"{what}: item {i} ({lock!r:.80}) is not a lock of this bus; "
+                                "take it with its own bus, or make it with this bus's lock()")
+    return out

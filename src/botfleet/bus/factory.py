@@ -19,7 +19,7 @@ from botfleet.bus import (
     memory_pubsub,
     memory_stream,
 )
-from botfleet.bus.api import Cache, EventStream, Lock, PubSub
+from botfleet.bus.api import Cache, EventStream, Lock, Locks, PubSub
 from botfleet.bus.errors import BusValueError
 from botfleet.bus.urls import MEMORY_URL, backend_of, redact
 
@@ -33,6 +33,7 @@ class Bus:
     """The four pieces over one backend. `kind` is "memory" or "redis"; `url` is redacted."""
 
     cache: Cache
+    locks: Locks
     pubsub: PubSub
     events: EventStream
 
@@ -44,26 +45,26 @@ class Bus:
         self._conn = None
         if self.kind == "memory":
             self.cache = memory_cache.MemoryCache(prefix)
+            self.locks = memory_lock.MemoryLocks(self.prefix)
             self.pubsub = memory_pubsub.MemoryPubSub(prefix)
             self.events = memory_stream.MemoryEventStream(prefix, maxlen, claim_idle_ms)
             return
         from botfleet.bus.redis_cache import RedisCache
         from botfleet.bus.redis_conn import RedisConn
+        from botfleet.bus.redis_lock import RedisLocks
         from botfleet.bus.redis_pubsub import RedisPubSub
         from botfleet.bus.redis_stream import RedisEventStream
 
         self._conn = RedisConn(url, timeout_s)
         self.cache = RedisCache(self._conn, prefix)
+        self.locks = RedisLocks(self._conn, self.prefix)
         self.pubsub = RedisPubSub(self._conn, prefix)
         self.events = RedisEventStream(self._conn, prefix, maxlen, claim_idle_ms)
 
     def lock(self, name: str, ttl_s: float) -> Lock:
-        """A new holder object for the lock `name` (each object has its own token)."""
-        if self._conn is None:
-            return memory_lock.MemoryLock(self.prefix, name, ttl_s)
-        from botfleet.bus.redis_lock import RedisLock
-
-        return RedisLock(self._conn, self.prefix, name, ttl_s)
+        """A new holder object for the lock `name` (each object has its own token); many are
+        taken or freed in one round trip with `locks.acquire_many` / `release_many`."""
+        return self.locks.lock(name, ttl_s)
 
     def ping(self) -> None:
         """Raise `BusConnectionError` unless the backend answers (always answers in process)."""

@@ -151,14 +151,25 @@ def predict_scores(spec: ModelSpec, est, X: np.ndarray) -> np.ndarray:
     return est.predict(X)
 
 
+def warmup_bars(spec: ModelSpec) -> int:
+    """Bars loaded behind the training window so that its first bar is a complete sample:
+    three times the features' lookback (indicators converge), and for a regime label the
+    `vol_window` h-bar volatility windows its threshold ranks (else the window's first
+    `vol_window + horizon` bars would have no label and silently drop out of training)."""
+    warm = 3 * lookback(spec)
+    if spec.label.multiclass:
+        warm = max(warm, spec.label.vol_window + spec.label.horizon)
+    return warm
+
+
 def window_candles(candles_by_pair: dict[str, np.ndarray], spec: ModelSpec,
                    end_ms: int | None = None) -> dict[str, np.ndarray]:
-    """Each pair's candles of the training window (plus the features' warm-up), none after
+    """Each pair's candles of the training window (plus `warmup_bars`), none after
     `end_ms` (default: the newest candle of any pair)."""
     out = {}
     if end_ms is None:
         end_ms = max(int(np.asarray(c["ts"]).max()) for c in candles_by_pair.values() if len(c))
-    warm = 3 * lookback(spec) * timeframe_ms(spec.timeframe)
+    warm = warmup_bars(spec) * timeframe_ms(spec.timeframe)
     first = end_ms - spec.train_window_s * 1000 - warm
     for pair in spec.pairs:
         if pair not in candles_by_pair:

@@ -10,13 +10,14 @@ a table artifact the UIs can read.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_client, task
+from prefect import flow, get_client, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
@@ -144,37 +145,63 @@ def fleet_name_of(path: Any) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _fleet_tags(kind: str) -> Callable:
-    """A flow-run hook: a run started outside a deployment (`botfleet run`, the lab, a plain
-    call) gets the tags a deployment's run carries (`botfleet`, `fleet:<name>`, `job:<kind>`),
-    so a fleet's runs can be told from another fleet's. A deployment's run has them: no call."""
-
-    def tag_fleet(flow_obj: Any, flow_run: Any, state: Any) -> None:
-        name = fleet_name_of((flow_run.parameters or {}).get("fleet"))
-        have = list(flow_run.tags or [])
-        missing = [t for t in (MANAGED_TAG, fleet_tag(name), f"job:{kind}")
-                   if t not in have] if name else []
-        if missing:
-            with get_client(sync_client=True) as client:
-                client.update_flow_run(flow_run.id, tags=[*have, *missing])
-
-    return tag_fleet
+def tag_with_fleet(kind: str) -> None:
+    """Give the current flow run the tags a deployment's run carries (`botfleet`,
+    `fleet:<name>`, `job:<kind>`) when it was started outside a deployment (`botfleet run`,
+    the lab, a plain call), so a fleet's runs can be told from another fleet's; a deployment's
+    run has them already (no call). Done at the start of the flow body, not in an `on_running`
+    hook: Prefect logs two INFO lines around every hook it runs, on every run of every flow.
+    A tagging failure is a warning, not a failed cycle."""
+    ctx = FlowRunContext.get()
+    run = ctx.flow_run if ctx is not None else None
+    if run is None:
+        return
+    name = fleet_name_of((run.parameters or {}).get("fleet"))
+    have = list(run.tags or [])
+    missing = [t for t in (MANAGED_TAG, fleet_tag(name), f"job:{kind}")
+               if t not in have] if name else []
+    if not missing:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run.id, tags=[*have, *missing])
+    except Exception as exc:  # noqa: BLE001 - any API failure: the run goes on untagged
+        get_run_logger().warning("could not tag flow run with %s: %s", missing, exc)
 
 
 def job_flow(kind: str, **options: Any) -> Callable:
     """Decorator: the Prefect flow `botfleet-<kind>`, its result persisted as JSON, its runs
-    tagged with their fleet however they are started."""
+    tagged with their fleet however they are started (`tag_with_fleet`)."""
     policy = POLICIES[kind]
     settings = {"name": "botfleet-main" if kind == "main" else flow_name(kind),
                 "description": DESCRIPTIONS.get(kind, ""), "retries": 0,
                 "timeout_seconds": policy.flow_timeout_s, "persist_result": True,
                 "result_serializer": "json", "log_prints": True,
-                "task_runner": task_runner(kind), "on_running": [_fleet_tags(kind)], **options}
+                "task_runner": task_runner(kind), **options}
 
     def wrap(fn: Callable) -> Any:
-        return flow(**settings)(fn)
+        @functools.wraps(fn)  # Prefect reads the parameters through __wrapped__
+        def tagged(*args: Any, **kwargs: Any) -> Any:
+            tag_with_fleet(kind)
+            return fn(*args, **kwargs)
+
+        return flow(**{"version": _source_version(fn), **settings})(tagged)
 
     return wrap
+
+
+def _source_version(fn: Callable) -> str | None:
+    """Prefect's default flow version, the hash of the file defining the flow, taken from
+    `fn` itself: Prefect would otherwise hash this module, where the tagging wrapper lives."""
+    import inspect
+
+    from prefect.utilities.hashing import file_hash
+
+    try:
+        path = inspect.getsourcefile(fn)
+        return file_hash(path) if path else None
+    except (OSError, TypeError):
+        return None
 
 
 def in_flow_run() -> bool:

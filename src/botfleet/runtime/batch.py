@@ -5,10 +5,12 @@
 1. `tick.prepare` reads what every cycle starts from (a dozen queries for the batch) and opens
    their cycle records in one transaction; the exchange's and the fleet's books are taken once
    (`aggregate`).
-2. Every bot reads in the worker threads what may wait on I/O (its cycle lock, candles, the
-   exchange's sync of a resting stop); then, once all have read, every bot decides (signals,
-   sizing, risk checks), one at a time (`work.DECIDING`); then, once all have decided, every
-   bot acts (sends, protects, records). Each bot is isolated: its exception is its outcome.
+2. The bots' `cycle:<bot>` locks are taken in one round trip (`_take_locks`); each is freed
+   when its bot's cycle ends. Every bot reads in the worker threads what may wait on I/O
+   (candles, the exchange's sync of a resting stop); then, once all have read, every bot
+   decides (signals, sizing, risk checks), one at a time (`work.DECIDING`); then, once all
+   have decided, every bot acts (sends, protects, records). Each bot is isolated: its
+   exception is its outcome.
 
 Why phases: a decision is ~0.2 ms of pure Python, but a thread that wants the interpreter
 lock back from one doing Python work (parsing an exchange's answer, building SQL) waits up to
@@ -45,20 +47,32 @@ log = logging.getLogger("botfleet.runtime.runner")
 STALL_S = 0.25
 
 
+def _take_locks(runner, runs: dict[str, CycleRun]) -> None:
+    """Every bot's cycle lock in one round trip (one each was most of the reads' wall time on
+    Redis): `run.lock` for the bots that got theirs, `run.locked_out` for those whose lock
+    another process holds (they are skipped in their read job, as when each took its own)."""
+    if not runs:
+        return
+    bus, ttl_s = runner.svc.bus, max(runner.options.cycle_timeout_s * 2, 30)
+    locks = [bus.lock(f"cycle:{name}", ttl_s=ttl_s) for name in runs]
+    try:
+        taken = bus.locks.acquire_many(locks)
+    except BusError as exc:  # the bus is away: the database's cycle rows still order them
+        for name in runs:
+            log.warning("bot %s: cycle lock unavailable (%s); running without it", name, exc)
+        return
+    for run, lock, got in zip(runs.values(), locks, taken, strict=True):
+        if got:
+            run.lock = lock
+        else:
+            run.locked_out = True
+
+
 def _decide(runner, slot, run: CycleRun) -> bool:
     """Phase 2's reads for one bot, under its cycle lock (released when the cycle closes)."""
-    lock = runner.svc.bus.lock(f"cycle:{slot.plan.name}",
-                               ttl_s=max(runner.options.cycle_timeout_s * 2, 30))
-    try:
-        got = lock.acquire()
-    except BusError as exc:  # the bus is away: the database's cycle rows still order them
-        log.warning("bot %s: cycle lock unavailable (%s); running without it", run.plan.name,
-                    exc)
-        got, lock = True, None
-    if not got:
+    if run.__dict__.get("locked_out"):
         run.close("skipped", "another process is running a cycle of this bot")
         return False
-    run.lock = lock
     return run.read()
 
 
@@ -119,6 +133,13 @@ def run_batch(runner, slots, now_ms: int) -> list[CycleResult]:
         run.slot, run.slot_stop = slot, slot.stop
         slot.cycle, slot.run = run.cycle, run
         runs[name] = run
+    try:
+        _take_locks(runner, runs)
+    except BaseException:  # a bug of ours: no cycle of this close can run
+        for run in runs.values():
+            run.close("error", "the runner failed to take the cycle locks (see its log)")
+            _release(run)
+        raise
     acts = _Gate(len(runs), lambda run: _to_act(runner, run))
     reads = _Gate(len(runs), lambda run: _to_decide(runner, run, acts), then=acts)
     if not opts.phased:  # each bot on its own: decides right after reading, acts once decided
