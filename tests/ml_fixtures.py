@@ -45,3 +45,15 @@ def spec(**over):
 
 def pair_candles(bars: int = 3000) -> dict[str, np.ndarray]:
     return {"BTC/USDT": real("BTC/USDT", bars), "ETH/USDT": real("ETH/USDT", bars)}
+
+
+def two_versions(model_spec_):
+    """Two versions of one spec trained on real candles: one whose window ends 40 days before
+    the data does, one on the newest window (different learners, so which one served a bot
+    shows in its numbers)."""
+    from botfleet.ml.train import train_version
+
+    candles = pair_candles(3000)
+    end = int(candles["BTC/USDT"]["ts"][-1])
+    return (train_version(model_spec_, candles, end_ms=end - 40 * 86_400_000),
+            train_version(model_spec_, candles))

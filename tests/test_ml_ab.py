@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml_fixtures import pair_candles, spec
+from ml_fixtures import spec, two_versions
 from test_runtime_helpers import HOUR, T0, bot_yaml, load, runner, venue, write_fleet
 from typer.testing import CliRunner
 
@@ -16,7 +16,6 @@ from botfleet.config.loader import load_fleet
 from botfleet.ml.features import feature_block
 from botfleet.ml.predict import load_version
 from botfleet.ml.registry import ModelRegistry
-from botfleet.ml.train import train_version
 
 NAME = "ab-model"
 MODEL = f"""\
@@ -51,10 +50,7 @@ def ab_spec():
 @pytest.fixture(scope="module")
 def versions():
     """Two versions trained on different windows of real candles (different learners)."""
-    candles = pair_candles(3000)
-    end = int(candles["BTC/USDT"]["ts"][-1])
-    return (train_version(ab_spec(), candles, end_ms=end - 40 * 86_400_000),
-            train_version(ab_spec(), candles))
+    return two_versions(ab_spec())
 
 
 def ab_fleet(tmp_path, pins: dict[str, str]):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ml_fixtures import pair_candles, spec
+from ml_fixtures import pair_candles, spec, two_versions
 from test_runtime_helpers import HOUR, T0, bot_yaml, load, runner, venue, write_fleet
 
 from botfleet.config.loader import load_fleet
@@ -20,7 +20,6 @@ from botfleet.ml import batch
 from botfleet.ml.predict import load_version
 from botfleet.ml.registry import ModelRegistry
 from botfleet.ml.strategy_source import PromotedModels
-from botfleet.ml.train import train_version
 from botfleet.runtime.model_reads import prime_sources
 from botfleet.strategy.declarative import compile_entry
 from botfleet.strategy.model_tails import model_tails
@@ -74,10 +73,7 @@ def rt_spec():
 
 @pytest.fixture(scope="module")
 def versions():
-    candles = pair_candles(3000)
-    end = int(candles["BTC/USDT"]["ts"][-1])
-    return (train_version(rt_spec(), candles, end_ms=end - 40 * 86_400_000),
-            train_version(rt_spec(), candles))
+    return two_versions(rt_spec())
 
 
 def fleet_with(tmp_path, bots: dict[str, str]):

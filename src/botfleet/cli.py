@@ -172,14 +172,9 @@ def _fleet_path(path: Path | None) -> Path:
 
 def _load(path: Path | None):
     """Load and check the fleet, strategies compiled as their bots use them."""
-    from botfleet.config import load_fleet
-    from botfleet.strategy.fleet import strategy_problems
+    from botfleet.strategy.fleet import load_checked
 
-    load = load_fleet(_fleet_path(path))
-    found = strategy_problems(load)
-    if found:
-        load.problems.extend(found)
-        load.fleet = None
+    load = load_checked(_fleet_path(path))
     if load.fleet is not None:
         _fleet_logging(load.fleet)
     return load

@@ -45,16 +45,9 @@ def _signature(root: Path) -> tuple:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load(path: str, signature: tuple):
-    from botfleet.config import load_fleet
-    from botfleet.strategy.fleet import strategy_problems
+    from botfleet.strategy.fleet import load_checked
 
-    load = load_fleet(Path(path), display_root=Path(path).parent)
-    if load.ok:
-        found = strategy_problems(load)
-        if found:
-            load.problems.extend(found)
-            load.fleet = None
-    return load
+    return load_checked(path, display_root=Path(path).parent)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -14,20 +14,14 @@ class JobError(RuntimeError):
 def load_checked(path: str | Path) -> FleetLoad:
     """The fleet at `path` (a file or a folder with fleet.yaml), strategies compiled as its
     bots use them; `JobError` listing every problem (file:line:col) when it is invalid."""
-    from botfleet.config import load_fleet
-    from botfleet.strategy.fleet import strategy_problems
+    from botfleet.strategy.fleet import load_checked as load_and_compile
 
     path = Path(path)
     if path.is_dir():
         path = path / "fleet.yaml"
     if not path.is_file():
         raise JobError(f"{path}: no such fleet file")
-    load = load_fleet(path)
-    if load.ok:
-        found = strategy_problems(load)
-        if found:
-            load.problems.extend(found)
-            load.fleet = None
+    load = load_and_compile(path)
     if not load.ok:
         raise JobError(f"{path}: the fleet has {len(load.errors)} error(s):\n"
                        + "\n".join(str(p) for p in load.errors))

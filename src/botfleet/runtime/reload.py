@@ -25,22 +25,9 @@ from pathlib import Path
 
 from botfleet.config.loader import LISTS
 from botfleet.runtime.events import Emitter
+from botfleet.strategy.fleet import load_checked
 
 log = logging.getLogger("botfleet.runtime.reload")
-
-
-def load_checked(path: Path):
-    """The fleet loaded and its strategies compiled, as `botfleet validate` checks it."""
-    from botfleet.config import load_fleet
-    from botfleet.strategy.fleet import strategy_problems
-
-    load = load_fleet(path)
-    if load.ok:
-        found = strategy_problems(load)
-        if found:
-            load.problems.extend(found)
-            load.fleet = None
-    return load
 
 
 class FleetWatcher:

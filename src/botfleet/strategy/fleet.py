@@ -69,6 +69,20 @@ def model_pair_problems(load: FleetLoad, bot, strategy: CompiledStrategy) -> lis
     return out
 
 
+def load_checked(path: str | Path, **options) -> FleetLoad:
+    """The fleet at `path` loaded (`options` go to `load_fleet`) and its strategies compiled
+    as its bots use them, as `botfleet validate` checks it: a strategy that does not compile
+    is a problem of the load (at its file and line) and leaves no fleet to run."""
+    from botfleet.config import load_fleet
+
+    load = load_fleet(Path(path), **options)
+    found = strategy_problems(load)
+    if found:
+        load.problems.extend(found)
+        load.fleet = None
+    return load
+
+
 def strategy_problems(load: FleetLoad) -> list[Problem]:
     _plugins(load)
     found: set[Problem] = set()
